@@ -1,0 +1,78 @@
+"""The engine: one store and one embedder shared by every collection of a data dir.
+
+The CLI and the HTTP server build one `Engine` from settings and ask it for a
+`KnowledgeBase` per collection; a library user gets one through
+`KnowledgeBase(path, ...)`, which builds a private engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from zhiku.engine.embedders import Embedder, build_embedder
+from zhiku.engine.errors import NotFound
+from zhiku.engine.settings import Settings
+from zhiku.engine.stores import build_store
+from zhiku.engine.stores.base import VectorStore
+
+if TYPE_CHECKING:
+    from zhiku.engine.kb import KnowledgeBase
+
+
+class Engine:
+    """Owns the store and the embedder; hands out knowledge bases by collection."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: VectorStore | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store if store is not None else build_store(settings)
+        self.embedder = embedder if embedder is not None else build_embedder(settings.embed)
+        self._kbs: dict[str, KnowledgeBase] = {}
+        self._lock = threading.Lock()
+
+    def kb(self, collection: str, *, create: bool = False) -> "KnowledgeBase":
+        """The knowledge base for a collection; NotFound unless it exists or create=True."""
+        from zhiku.engine.kb import KnowledgeBase
+
+        with self._lock:
+            kb = self._kbs.get(collection)
+            if kb is None:
+                if not create and not self.store.has_collection(collection):
+                    raise NotFound(f"collection {collection!r} does not exist", collection=collection)
+                kb = KnowledgeBase._attach(self, collection)
+                self._kbs[collection] = kb
+            return kb
+
+    def list_collections(self) -> list[str]:
+        """Names of all collections, sorted."""
+        return sorted(self.store.list_collections())
+
+    def collection_info(self, collection: str) -> dict[str, Any]:
+        """Stats and the build manifest of one collection."""
+        kb = self.kb(collection)
+        return {
+            "name": collection,
+            "chunks": kb.count(),
+            "documents": kb.count_documents(),
+            "manifest": kb.manifest,
+        }
+
+    def drop_collection(self, collection: str) -> None:
+        """Delete a collection and everything in it."""
+        with self._lock:
+            if not self.store.has_collection(collection):
+                raise NotFound(f"collection {collection!r} does not exist", collection=collection)
+            self._kbs.pop(collection, None)
+            self.store.drop_collection(collection)
+
+    def close(self) -> None:
+        """Flush and release every collection."""
+        with self._lock:
+            self._kbs.clear()
+            self.store.close()

@@ -1,0 +1,162 @@
+"""Typed settings for every zhiku component, built once at an entry point.
+
+Sources, highest priority first: keyword overrides, environment (`ZHIKU_*`,
+nested with `__`, e.g. `ZHIKU_EMBED__MODEL`), a `zhiku.toml` file (path from
+`ZHIKU_CONFIG`, default `./zhiku.toml`), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class EmbedSettings(BaseModel):
+    """Which embedder turns text into dense vectors, and how hard it works."""
+
+    backend: str = "sentence-transformers"
+    # None means the backend's own default (MiniLM-L6 from its PyPI package).
+    model: str | None = None
+    batch_size: int = Field(64, ge=1, le=4096)
+    threads: int = Field(1, ge=1, le=256)
+    max_seq_length: int = Field(256, ge=8, le=8192)
+    # OpenAI-compatible embeddings endpoint (TEI, vLLM, Ollama, hosted).
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = 60.0
+    # Only the `fake` backend reads this; real models know their dimension.
+    fake_dim: int = Field(32, ge=2, le=4096)
+
+
+class StoreSettings(BaseModel):
+    """Where vectors live: `edge` (in-process Qdrant engine) or `server`."""
+
+    backend: Literal["edge", "server"] = "edge"
+    url: str | None = None  # for `server`; ":memory:" runs qdrant-client in-process
+    api_key: SecretStr | None = None
+    timeout_s: float = 30.0
+    # Points per write batch.
+    upsert_batch: int = Field(256, ge=1, le=100_000)
+    search_threads: int = Field(1, ge=0, le=256)
+
+
+class ChunkSettings(BaseModel):
+    """How long texts are cut, measured in the embedder's tokens."""
+
+    size: int = Field(200, ge=16, le=8192)
+    overlap: int = Field(30, ge=0, le=4096)
+
+
+class RetrievalSettings(BaseModel):
+    """Lexical scoring and the fusion of the dense and BM25 legs."""
+
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    fusion: Literal["convex", "rrf", "dbsf"] = "convex"
+    alpha: float = Field(0.4, ge=0.0, le=1.0)  # weight of the dense leg in convex fusion
+    rrf_k: int = Field(60, ge=1)
+    prefetch: int = Field(100, ge=1, le=10_000)  # candidates per leg before fusion
+    top_k: int = Field(10, ge=1, le=1000)
+    max_top_k: int = Field(200, ge=1, le=10_000)
+    bm25_k1: float = Field(1.2, gt=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+
+
+class LLMSettings(BaseModel):
+    """The generator behind ask and the other LLM abilities."""
+
+    backend: str = "llamacpp"
+    model_path: Path | None = None
+    gguf_file: str | None = None
+    threads: int = Field(2, ge=1, le=256)
+    context_window: int = Field(4096, ge=256)
+    max_tokens: int = Field(512, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str | None = None
+    timeout_s: float = 120.0
+
+
+class ServerSettings(BaseModel):
+    """HTTP server limits and binding."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_body_mb: float = Field(64.0, gt=0)
+    max_text_chars: int = Field(20_000, ge=1)
+    llm_queue: int = Field(8, ge=1)
+    request_timeout_s: float = Field(120.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything zhiku can be told; build once, pass down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ZHIKU_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Path("./zhiku-data")
+    embed: EmbedSettings = EmbedSettings()
+    store: StoreSettings = StoreSettings()
+    chunk: ChunkSettings = ChunkSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    llm: LLMSettings = LLMSettings()
+    server: ServerSettings = ServerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("ZHIKU_CONFIG", "zhiku.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment and config file, with overrides on top.
+
+    Nested overrides may be given as dicts (`embed={"backend": "fake"}`) or with
+    a double underscore (`embed__backend="fake"`).
+    """
+    nested: dict[str, object] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if "__" in key:
+            group, field = key.split("__", 1)
+            nested.setdefault(group, {})
+            assert isinstance(nested[group], dict)
+            nested[group][field] = value  # type: ignore[index]
+        else:
+            nested[key] = value
+    if not nested:
+        return Settings()
+    # Merge partial nested groups with what the environment/file already say.
+    base = Settings()
+    merged: dict[str, object] = {}
+    for key, value in nested.items():
+        current = getattr(base, key, None)
+        if isinstance(value, dict) and isinstance(current, BaseModel):
+            merged[key] = type(current).model_validate({**current.model_dump(), **value})
+        else:
+            merged[key] = value
+    return Settings(**merged)
