@@ -1,8 +1,11 @@
-"""Synthetic-but-real chunk corpora for speed benchmarks, built from squad-dev text.
+"""Chunk corpora of any size for speed benchmarks, built from real squad-dev text.
 
-Chunks are 2-4 real sentences drawn with a fixed seed, so vocabulary and
-lengths look like real documents at any size; embeddings are cached on disk
-so several benchmarks (and reruns) pay for them once.
+A chunk is 2-4 consecutive real sentences (fixed seed), so vocabulary and
+lengths look like real documents at any size. Embedding 100k chunks with
+MiniLM takes about an hour on this 2-core machine, so each *sentence* is
+embedded once (cached on disk) and a chunk's vector is the normalised mean of
+its sentences' vectors: the model's own geometry, at a fraction of the cost.
+Query vectors are always computed by the real model at search time.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
 
 
 def sentences() -> list[tuple[str, str]]:
-    """(title, sentence) pairs from the squad-dev corpus."""
+    """(title, sentence) pairs from the squad-dev corpus, in corpus order."""
     out = []
     with (SQUAD / "corpus.jsonl").open(encoding="utf-8") as fh:
         for line in fh:
@@ -32,37 +35,51 @@ def sentences() -> list[tuple[str, str]]:
     return out
 
 
-def chunks(n: int, seed: int = 13) -> list[dict[str, str]]:
-    """n chunk records {id, title, text}, deterministic for (n, seed)."""
+def chunks(n: int, seed: int = 13) -> list[dict]:
+    """n chunk records {id, title, text, sentences: [indices]}, deterministic for (n, seed)."""
     pool = sentences()
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        start = rng.randrange(len(pool))
-        size = rng.randint(2, 4)
-        picked = pool[start : start + size]
-        out.append({"id": f"c{i}", "title": picked[0][0], "text": " ".join(s for _, s in picked)})
+        start = rng.randrange(len(pool) - 4)
+        picked = list(range(start, start + rng.randint(2, 4)))
+        out.append({
+            "id": f"c{i}",
+            "title": pool[start][0],
+            "text": " ".join(pool[j][1] for j in picked),
+            "sentences": picked,
+        })
     return out
 
 
 def queries(n: int, offset: int = 0) -> list[str]:
     """Real questions from squad-dev queries.jsonl."""
-    rows = [json.loads(l)["text"] for l in (SQUAD / "queries.jsonl").open(encoding="utf-8")]
+    with (SQUAD / "queries.jsonl").open(encoding="utf-8") as fh:
+        rows = [json.loads(line)["text"] for line in fh]
     return rows[offset : offset + n]
 
 
-def embeddings(records: list[dict[str, str]], embedder, name: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Embed `title\\ntext` of each record, cached under bench/results/cache."""
+def sentence_vectors(embedder) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """MiniLM (or the configured model) vectors of every pool sentence, cached."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{name}-{embedder.model_id.replace('/', '_')}-{len(records)}.npy"
+    pool = sentences()
+    path = CACHE / f"sentences-{embedder.model_id.replace('/', '_')}-{len(pool)}.npy"
     if path.exists():
         return np.load(path)
     t0 = time.perf_counter()
-    texts = [f"{r['title']}\n{r['text']}" for r in records]
+    texts = [s for _, s in pool]
     parts = []
-    for i in range(0, len(texts), 2048):
-        parts.append(embedder.embed_documents(texts[i : i + 2048]))
-        print(f"  embedded {i + len(parts[-1])}/{len(texts)} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+    for i in range(0, len(texts), 1024):
+        parts.append(embedder.embed_documents(texts[i : i + 1024]))
+        print(f"  embedded {i + len(parts[-1])}/{len(texts)} sentences ({time.perf_counter() - t0:.0f}s)",
+              file=sys.stderr)
     matrix = np.vstack(parts).astype(np.float32)
     np.save(path, matrix)
     return matrix
+
+
+def chunk_vectors(records: list[dict], embedder) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Normalised mean of each chunk's sentence vectors."""
+    sent = sentence_vectors(embedder)
+    out = np.stack([sent[r["sentences"]].mean(axis=0) for r in records]).astype(np.float32)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)

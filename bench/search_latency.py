@@ -21,7 +21,7 @@ from statistics import median
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import ROOT, chunks, embeddings, queries  # noqa: E402
+from corpus import ROOT, chunk_vectors, chunks, queries  # noqa: E402
 
 from zhiku.engine.kb import KnowledgeBase  # noqa: E402
 from zhiku.engine.types import Chunk  # noqa: E402
@@ -114,7 +114,7 @@ def main() -> int:
         records = pool[:size]
         print(f"== {size} chunks", file=sys.stderr)
         probe = KnowledgeBase(work, collection=f"lat{size}")
-        dense = embeddings(pool, probe.embedder, "pool")[:size]
+        dense = chunk_vectors(records, probe.embedder)
         probe.close()
         kb = build_zhiku(records, dense, work)
         row: dict[str, object] = {}

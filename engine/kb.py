@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from zhiku.engine.bm25 import encode_document, encode_query
-from zhiku.engine.errors import InvalidRequest, NotFound
+from zhiku.engine.errors import ConfigError, InvalidRequest, NotFound
 from zhiku.engine.filters import Match, MatchAny, parse_filters
 from zhiku.engine.fusion import FUSIONS
 from zhiku.engine.manifest import check_compatible, length_stats, new_manifest
@@ -23,7 +23,7 @@ from zhiku.engine.settings import Settings, load_settings
 from zhiku.engine.stores.base import CollectionSpec
 from zhiku.engine.textsplit import split_text
 from zhiku.engine.tokenize import tokenize
-from zhiku.engine.types import Chunk, Hit, Point
+from zhiku.engine.types import Chunk, Hit, Point, ScoredPoint
 
 MODES = ("hybrid", "dense", "bm25")
 _POINT_NS = uuid.UUID("6f1c2a4e-3b7d-4e59-9a53-0d8e7c1b2a90")
@@ -101,10 +101,18 @@ class KnowledgeBase:
         self.collection = collection
         self._write_lock = threading.Lock()
         self._closed = False
-        manifest = self.store.read_manifest(collection) if self.store.has_collection(collection) else None
+        exists = self.store.has_collection(collection)
+        manifest = self.store.read_manifest(collection) if exists else None
         if manifest is None:
+            if exists and self.store.count(collection) > 0:
+                raise ConfigError(
+                    f"collection {collection!r} has data but no manifest; it was not built by zhiku"
+                )
+            # No manifest on an empty collection: a create interrupted before
+            # its manifest was written; finish it.
             manifest = new_manifest(self.settings, self.embedder)
-            self.store.create_collection(CollectionSpec(collection, self.embedder.dim))
+            if not exists:
+                self.store.create_collection(CollectionSpec(collection, self.embedder.dim))
             self.store.write_manifest(collection, manifest)
         check_compatible(collection, manifest, self.embedder)
         # Open the collection now: an embedded store locks it here, so a second
@@ -274,35 +282,42 @@ class KnowledgeBase:
         conditions = parse_filters(filters)
         limit = max(r.prefetch, top_k) if mode == "hybrid" else top_k
         timings: dict[str, float] = {}
-        payloads: dict[str, dict[str, Any]] = {}
-        dense: list[tuple[str, float]] = []
-        sparse: list[tuple[str, float]] = []
+        # Fusion needs only ids and scores: hybrid legs skip payloads, and the
+        # store reads them once, for the fused top_k.
+        with_payload = mode != "hybrid"
+        legs: dict[str, list[ScoredPoint]] = {"dense": [], "bm25": []}
         t0 = time.perf_counter()
         if mode in ("hybrid", "dense"):
             vector = self.embedder.embed_query(query)
             t1 = time.perf_counter()
             timings["embed_ms"] = (t1 - t0) * 1000
-            found = self.store.query_dense(self.collection, vector, limit, conditions)
+            legs["dense"] = self.store.query_dense(self.collection, vector, limit, conditions, with_payload)
             timings["dense_ms"] = (time.perf_counter() - t1) * 1000
-            dense = [(p.id, p.score) for p in found]
-            payloads.update((p.id, p.payload) for p in found)
         if mode in ("hybrid", "bm25"):
             t2 = time.perf_counter()
             terms = tokenize(query)
             if terms:
-                found = self.store.query_sparse(self.collection, encode_query(terms), limit, conditions)
-                sparse = [(p.id, p.score) for p in found]
-                payloads.update((p.id, p.payload) for p in found)
+                legs["bm25"] = self.store.query_sparse(
+                    self.collection, encode_query(terms), limit, conditions, with_payload
+                )
             timings["bm25_ms"] = (time.perf_counter() - t2) * 1000
+        if mode != "hybrid":
+            hits = [Hit.from_payload(p.payload, p.score) for p in legs[mode][:top_k]]
+            timings["total_ms"] = (time.perf_counter() - t0) * 1000
+            return hits, timings
         t3 = time.perf_counter()
-        if mode == "hybrid":
-            extra = {"k": r.rrf_k} if fusion == "rrf" else {"alpha": alpha} if fusion == "convex" else {}
-            ranked = FUSIONS[fusion](dense, sparse, top_k, **extra)
-        else:
-            ranked = (dense or sparse)[:top_k]
+        extra = {"k": r.rrf_k} if fusion == "rrf" else {"alpha": alpha} if fusion == "convex" else {}
+        ranked = FUSIONS[fusion](
+            [(p.id, p.score) for p in legs["dense"]], [(p.id, p.score) for p in legs["bm25"]], top_k, **extra
+        )
         timings["fusion_ms"] = (time.perf_counter() - t3) * 1000
+        t4 = time.perf_counter()
+        payloads = dict(self.store.retrieve(self.collection, [pid for pid, _ in ranked]))
+        timings["fetch_ms"] = (time.perf_counter() - t4) * 1000
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        return [Hit.from_payload(payloads[pid], score) for pid, score in ranked], timings
+        # A point deleted between the legs and the fetch is simply dropped.
+        hits = [Hit.from_payload(payloads[pid], score) for pid, score in ranked if pid in payloads]
+        return hits, timings
 
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
         """Number of chunks (optionally matching filters)."""
@@ -340,6 +355,11 @@ class KnowledgeBase:
         )
 
     # -- lifecycle -----------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the embedding model and the Chinese dictionary before the first request."""
+        self.embedder.warm_up()
+        tokenize("warm up 预热")
 
     def flush(self) -> None:
         """Make writes durable and record the BM25 length statistics."""

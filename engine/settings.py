@@ -52,8 +52,9 @@ class StoreSettings(BaseModel):
 class ChunkSettings(BaseModel):
     """How long texts are cut, measured in the embedder's tokens."""
 
-    size: int = Field(200, ge=16, le=8192)
-    overlap: int = Field(30, ge=0, le=4096)
+    # MiniLM reads at most 256 word pieces; bigger chunks would be truncated.
+    size: int = Field(256, ge=16, le=8192)
+    overlap: int = Field(32, ge=0, le=4096)
 
 
 class RetrievalSettings(BaseModel):
@@ -95,6 +96,12 @@ class ServerSettings(BaseModel):
     max_text_chars: int = Field(20_000, ge=1)
     llm_queue: int = Field(8, ge=1)
     request_timeout_s: float = Field(120.0, gt=0)
+    # Generations run at once per worker (local models use every core they get).
+    llm_workers: int = Field(1, ge=1, le=64)
+    # Uploads larger than this become a background job (202 + GET /jobs/{id}).
+    inline_ingest_mb: float = Field(1.0, ge=0)
+    # Documents per page of GET /documents at most.
+    max_page: int = Field(1000, ge=1)
 
 
 class Settings(BaseSettings):

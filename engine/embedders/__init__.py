@@ -23,9 +23,33 @@ def _sentence_transformers(s: EmbedSettings) -> Embedder:
     )
 
 
+def _use_multilingual(s: EmbedSettings) -> Embedder:
+    from zhiku.engine.embedders.onnx_use import UniversalSentenceEncoderEmbedder
+
+    return UniversalSentenceEncoderEmbedder(model=s.model, batch_size=s.batch_size, threads=s.threads)
+
+
+def _e5_small(s: EmbedSettings) -> Embedder:
+    from zhiku.engine.embedders.e5 import E5SmallEmbedder
+
+    return E5SmallEmbedder(model=s.model, batch_size=s.batch_size, threads=s.threads)
+
+
+def _openai(s: EmbedSettings) -> Embedder:
+    from zhiku.engine.embedders.openai import OpenAIEmbedder
+
+    key = s.api_key.get_secret_value() if s.api_key else None
+    return OpenAIEmbedder(
+        base_url=s.base_url, model=s.model, api_key=key, timeout_s=s.timeout_s, batch_size=s.batch_size
+    )
+
+
 EMBEDDERS: dict[str, Callable[[EmbedSettings], Embedder]] = {
     "fake": _fake,
     "sentence-transformers": _sentence_transformers,
+    "use-multilingual": _use_multilingual,
+    "e5-small": _e5_small,
+    "openai": _openai,
 }
 
 
