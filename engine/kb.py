@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from zhiku.engine.aio import run_in_thread
 from zhiku.engine.bm25 import encode_document, encode_query
 from zhiku.engine.errors import ConfigError, InvalidRequest, NotFound
 from zhiku.engine.filters import Match, MatchAny, parse_filters
@@ -318,6 +319,15 @@ class KnowledgeBase:
         # A point deleted between the legs and the fetch is simply dropped.
         hits = [Hit.from_payload(payloads[pid], score) for pid, score in ranked if pid in payloads]
         return hits, timings
+
+    asearch = run_in_thread(search)
+    asearch_debug = run_in_thread(search_debug)
+
+    def as_retriever(self, **search: Any) -> Any:
+        """A LangChain BaseRetriever over this collection (search options fixed)."""
+        from zhiku.engine.retriever import as_retriever
+
+        return as_retriever(self, **search)
 
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
         """Number of chunks (optionally matching filters)."""

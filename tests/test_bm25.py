@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 from hypothesis import given, strategies as st
@@ -99,3 +100,28 @@ def test_mixed_script_query() -> None:
 @given(st.text(max_size=200))
 def test_tokenize_never_fails_and_yields_nonempty_terms(text: str) -> None:
     assert all(t and not t.isspace() for t in tokenize(text))
+
+
+def test_tokenize_is_thread_safe() -> None:
+    # Regression: a shared snowball stemmer raised IndexError under concurrent searches.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zhiku.engine import tokenize as module
+
+    import itertools
+
+    # Distinct alphabetic words (digits would skip the stemmer).
+    suffixes = ["".join(p) for p in itertools.product("bcdfgh", repeat=4)]
+    texts = [
+        " ".join(f"generaliz{s}ations national{s}ities" for s in suffixes[t::16]) for t in range(16)
+    ]
+    expected = [tokenize(t) for t in texts]
+    module._stem.cache_clear()  # make every thread run the stemmer itself
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a loaded server does
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(tokenize, texts))
+    finally:
+        sys.setswitchinterval(interval)
+    assert results == expected

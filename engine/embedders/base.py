@@ -58,6 +58,10 @@ class Embedder(ABC):
             cache.put(text, vector)
         return vector
 
+    def clear_cache(self) -> None:
+        """Forget cached query vectors (benchmarks clear it between configurations)."""
+        self.__dict__.pop("_query_cache", None)
+
     def describe(self) -> dict[str, object]:
         """What the manifest records about this embedder."""
         return {"model_id": self.model_id, "dim": self.dim}

@@ -18,6 +18,15 @@ _COMMANDS = [
     ("zhiku.cli.ingest", "ingest", None),
     ("zhiku.cli.search", "search", None),
     ("zhiku.cli.collections", "app", "collections"),
+    ("zhiku.cli.ask", "ask", None),
+    ("zhiku.cli.llm", "summarize", None),
+    ("zhiku.cli.llm", "extract", None),
+    ("zhiku.cli.llm", "classify", None),
+    ("zhiku.cli.llm", "rewrite", None),
+    ("zhiku.cli.llm", "generate", None),
+    ("zhiku.cli.serve", "serve", None),
+    ("zhiku.cli.keys", "app", "keys"),
+    ("zhiku.cli.eval", "app", "eval"),
 ]
 
 

@@ -147,6 +147,7 @@ def bench(
     shots: Annotated[Optional[int], typer.Option(help="Solved examples per prompt (task default if unset).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Sample --limit items at random with this seed.")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads for the model.")] = 2,
+    mc_mode: Annotated[str, typer.Option(help="Multiple choice by loglik (option log-likelihood) or generate.")] = "loglik",
 ) -> None:
     """Benchmark one or more models side by side (log-likelihood multiple choice; generation for GSM8K)."""
     from zhiku.eval.benchmarks import DEFAULT_SHOTS, get_task
@@ -168,8 +169,9 @@ def bench(
         with _progress() as progress:
             for spec in _csv(model):
                 scorer = build_scorer(spec, threads=threads)
-                results.append(run_benchmark(bench_task, scorer, items, spec, out / "cache", progress(spec, len(items))))
-        meta = {"task": task, "data": str(data), "shots": n_shots, "limit per subject": limit, "seed": seed,
+                advance = progress(spec, len(items))
+                results.append(run_benchmark(bench_task, scorer, items, spec, out / "cache", advance, mc_mode))
+        meta = {"task": task, "data": str(data), "shots": n_shots, "multiple choice": mc_mode, "limit per subject": limit, "seed": seed,
                 "subjects": len({i.subject for i in items}), "threads": threads,
                 "machine": f"{platform.machine()} {platform.python_version()}"}
         _wrote(bench_report(out, results, meta))

@@ -1,60 +1,127 @@
-"""`zhiku ingest PATH`: minimal ingest of .txt, .md and BEIR corpus.jsonl files."""
+"""`zhiku ingest PATH`: incremental, crash-safe ingest of a file tree into a collection."""
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
-from typing import Annotated, Iterator
+from types import SimpleNamespace
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
+from rich.table import Table
 
-from zhiku.cli.common import Collection, DataDir, console, engine_for, make_settings
+from zhiku.cli.common import Collection, DataDir, console, engine_for, make_settings, print_json
+from zhiku.engine.errors import ZhikuError
+from zhiku.engine.filters import parse_filter_args
+from zhiku.ingest.pipeline import IngestOptions, ingest_paths
+from zhiku.ingest.report import Summary, write_report
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
-BATCH = 256
+
+class RichObserver:
+    """A progress bar over files plus a live chunks/s readout."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.files: TaskID | None = None
+        self.started = time.perf_counter()
+        self.chunks = 0
+
+    def planned(self, summary: Summary, to_parse: int) -> None:
+        self.started = time.perf_counter()
+        self.files = self.progress.add_task("parsing", total=to_parse, rate="")
+
+    def file_done(self, path: str, ok: bool) -> None:
+        if self.files is not None:
+            self.progress.advance(self.files)
+
+    def chunks_done(self, embedded: int) -> None:
+        self.chunks += embedded
+        rate = self.chunks / max(1e-6, time.perf_counter() - self.started)
+        if self.files is not None:
+            self.progress.update(self.files, rate=f"{self.chunks} chunks, {rate:.0f}/s")
 
 
-def _records(path: Path, root: Path) -> Iterator[tuple[str, str, dict]]:
-    if path.name.endswith(".jsonl"):
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    row = json.loads(line)
-                    yield str(row["_id"]), row.get("text", ""), {"title": row.get("title", ""), "source": str(path)}
-    else:
-        rel = path.relative_to(root).as_posix() if path != root else path.name
-        yield rel, path.read_text(encoding="utf-8", errors="replace"), {"title": path.stem, "source": rel}
+def _summary_table(collection: str, s: Summary) -> Table:
+    table = Table(title=f"ingest into {collection!r}" + (" (dry run)" if s.dry_run else ""))
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows = [
+        ("files seen", s.files), ("new", s.new), ("changed", s.changed), ("resumed", s.resumed),
+        ("unchanged", s.unchanged), ("failed or skipped", s.failed), ("documents written", s.docs_written),
+        ("documents pruned", s.docs_pruned), ("records removed", s.docs_removed),
+        ("chunks embedded", s.chunks_embedded), ("chunks reused", s.chunks_reused),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    table.add_row("seconds", f"{s.seconds:.1f}")
+    table.add_row("chunks/s", f"{s.chunks_per_s:.1f}")
+    return table
+
+
+def _plan_only(engine: Any, collection: str) -> Any:
+    # A dry run must not create the collection just to find it empty.
+    if engine.store.has_collection(collection):
+        return engine.kb(collection)
+    return SimpleNamespace(store=engine.store, collection=collection, settings=engine.settings,
+                           embedder=engine.embedder)
 
 
 def ingest(
-    path: Annotated[Path, typer.Argument(exists=True, help="A file or a directory.")],
+    path: Annotated[Path, typer.Argument(help="A file or a directory to ingest.")],
     collection: Collection = "default",
+    prune: Annotated[bool, typer.Option("--prune", help="Delete documents whose files are gone.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero if any file fails.")] = False,
+    meta: Annotated[Optional[list[str]], typer.Option("--meta", help="k=v metadata for every document.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write per-file errors as JSONL.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="Parse processes (0: parse in this process).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds allowed per file.")] = 120.0,
+    max_file_mb: Annotated[float, typer.Option("--max-file-mb", min=0.001, help="Skip larger files.")] = 20.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Ingest .txt, .md and BEIR corpus.jsonl files into a collection."""
-    files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*") if p.is_file() and (p.suffix in TEXT_SUFFIXES or p.name.endswith(".jsonl"))
+    """Ingest documents (txt md html pdf docx pptx xlsx csv eml json jsonl, BEIR corpora).
+
+    Unchanged files cost nothing; changed files are replaced; a killed run can
+    simply be run again. Exit status is non-zero only when nothing could be
+    ingested, or with --strict when any file failed.
+    """
+    if not path.exists() and not path.is_symlink():
+        console.print(f"[red]error:[/red] {path} does not exist")
+        raise typer.Exit(2)
+    try:
+        user_meta = parse_filter_args(meta)
+    except ZhikuError as exc:
+        console.print(f"[red]error:[/red] {exc.message.replace('filter', '--meta')}")
+        raise typer.Exit(2) from exc
+    defaults = IngestOptions()
+    options = IngestOptions(
+        workers=defaults.workers if workers is None else workers, timeout_s=timeout, max_file_mb=max_file_mb,
+        prune=prune, dry_run=dry_run, meta=user_meta,
     )
-    root = path if path.is_dir() else path.parent
     with engine_for(make_settings(data_dir)) as engine:
-        kb = engine.kb(collection, create=True)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("files", total=len(files))
-            batch: list[tuple[str, str, dict]] = []
-            for file in files:
-                batch.extend(_records(file, root))
-                while len(batch) >= BATCH:
-                    _flush(kb, batch[:BATCH])
-                    del batch[:BATCH]
-                progress.advance(task)
-            _flush(kb, batch)
-        kb.optimize()
-        console.print(f"{collection}: {kb.count_documents()} documents, {kb.count()} chunks")
-
-
-def _flush(kb, batch: list[tuple[str, str, dict]]) -> None:  # type: ignore[no-untyped-def]
-    if batch:
-        ids, texts, metas = zip(*batch)
-        kb.add_texts(list(texts), ids=list(ids), metadatas=list(metas))
+        kb = _plan_only(engine, collection) if dry_run else engine.kb(collection, create=True)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=False) as progress:
+            summary = ingest_paths(kb, [path], options, RichObserver(progress))
+    if dry_run:
+        for action, target in summary.plan:
+            typer.echo(f"{action}\t{target}")
+    for problem in summary.problems:
+        colour = "red" if problem.level == "error" else "yellow"
+        console.print(f"[{colour}]{problem.level}[/{colour}] {problem.path}: {problem.reason}")
+    if report is not None:
+        write_report(report, summary.problems)
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        console.print(_summary_table(collection, summary))
+    if not summary.ingested_any and not (dry_run and summary.files):
+        console.print("[red]nothing was ingested[/red]")
+        raise typer.Exit(1)
+    if strict and summary.errors:
+        raise typer.Exit(1)

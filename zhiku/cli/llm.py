@@ -50,8 +50,8 @@ def summarize(
         raise typer.Exit(2)
     with llm_service(data_dir, collection, **llm_overrides(llm_backend, model)) as service:
         try:
-            texts = service.summary_inputs(doc or (), query, top_k) if from_kb else read_text(text, file)
-            stream_out(service.summarize_stream(texts, length))
+            texts = None if from_kb else read_text(text, file)
+            stream_out(service.summarize_stream(texts, length, doc or (), query, top_k))
         except ZhikuError as exc:
             raise _fail(exc) from exc
 

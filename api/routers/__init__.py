@@ -1,0 +1,21 @@
+"""One router per resource; `ROUTERS` is what the app factory mounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from zhiku.api.routers import abilities, ask, collections, documents, health, openai_compat, search
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    search.router,
+    ask.router,
+    documents.router,
+    collections.router,
+    abilities.router,
+    openai_compat.router,
+)
+
+# Bodies parsed by hand (POST /documents takes JSON or multipart), published in OpenAPI.
+BODY_SCHEMAS: tuple[type[BaseModel], ...] = documents.BODY_SCHEMAS

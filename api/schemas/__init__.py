@@ -1,0 +1,1 @@
+"""HTTP schemas, kept apart by role: requests, responses, and what is stored."""

@@ -1,0 +1,133 @@
+"""What the server builds once in its lifespan and every request shares.
+
+One `Engine` (one store, one embedder, a KnowledgeBase per collection), one
+generator (built lazily: the first LLM request pays for loading it), the key
+store, metrics, the LLM gate and the job runner.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from zhiku.api.jobs import IngestOutcome, JobRunner
+from zhiku.api.limits import LLMGate
+from zhiku.api.metrics import Metrics
+from zhiku.api.security import KeyStore
+from zhiku.engine.errors import ZhikuError
+from zhiku.engine.service import Engine
+from zhiku.engine.settings import Settings
+
+if TYPE_CHECKING:
+    from zhiku.engine.kb import KnowledgeBase
+    from zhiku.engine.llm.base import Generator
+    from zhiku.engine.llm.service import LLMService
+
+
+class Services:
+    """The shared state of one server process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        metrics: Metrics | None = None,
+        generator: "Generator | None" = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.keys = KeyStore(settings.data_dir)
+        self.engine = engine if engine is not None else Engine(settings)
+        s = settings.server
+        self.gate = LLMGate(s.llm_queue, s.llm_workers, s.request_timeout_s, self.metrics)
+        self.jobs = JobRunner(settings.data_dir, self.metrics)
+        self._generator: Generator | None = generator
+        self._llm: dict[str | None, LLMService] = {}
+        self._lock = threading.Lock()
+
+    def kb(self, collection: str, create: bool = False) -> "KnowledgeBase":
+        return self.engine.kb(collection, create=create)
+
+    @property
+    def generator(self) -> "Generator":
+        """The one generator, built on first use."""
+        with self._lock:
+            if self._generator is None:
+                from zhiku.engine.llm import build_generator
+
+                self._generator = build_generator(self.settings.llm)
+            return self._generator
+
+    def llm(self, collection: str | None) -> "LLMService":
+        """LLM abilities, grounded in `collection` (or in nothing when None)."""
+        from zhiku.engine.llm.options import AskSettings
+        from zhiku.engine.llm.service import LLMService
+        from zhiku.engine.rerank import build_reranker
+
+        kb = self.kb(collection) if collection is not None else None
+        generator = self.generator
+        with self._lock:
+            service = self._llm.get(collection)
+            if service is None or (kb is not None and service.retriever != kb.search):
+                ask = getattr(self.settings, "ask", None) or AskSettings()
+                reranker = build_reranker(ask.rerank, ask.rerank_model, self.settings.llm.threads)
+                service = LLMService(
+                    generator,
+                    kb.search if kb is not None else None,
+                    ask,
+                    reranker,
+                    kb.get_document if kb is not None else None,
+                )
+                self._llm[collection] = service
+            return service
+
+    def drop(self, collection: str) -> None:
+        with self._lock:
+            self._llm.pop(collection, None)
+        self.engine.drop_collection(collection)
+
+    def ready(self) -> dict[str, str]:
+        """Readiness checks: the store answers, the key file parses."""
+        checks: dict[str, str] = {}
+        try:
+            self.engine.list_collections()
+            checks["store"] = "ok"
+        except Exception as exc:  # readiness reports, it does not raise
+            checks["store"] = f"error: {type(exc).__name__}"
+        try:
+            self.keys.records()
+            checks["keys"] = "ok"
+        except ZhikuError as exc:
+            checks["keys"] = f"error: {exc.message}"
+        return checks
+
+    def close(self, own_engine: bool = True) -> None:
+        """Finish the running job; close the engine unless someone else owns it."""
+        self.jobs.close()
+        if own_engine:
+            self.engine.close()
+
+
+def ingest_files(
+    kb: "KnowledgeBase", folder: Path, metadata: Mapping[str, Any], background: bool = False
+) -> IngestOutcome:
+    """Ingest the uploaded files in `folder` with the ingest pipeline; doc ids are file names.
+
+    Inline uploads parse in this thread (a process pool per request would cost
+    more than the parse); background jobs use the pool and optimize at the end.
+    """
+    from zhiku.ingest.pipeline import CONTAINER_SUFFIXES, IngestOptions, ingest_paths
+    from zhiku.ingest.sync import doc_id_for
+
+    options = IngestOptions(workers=1 if background else 0, meta=dict(metadata), optimize=background)
+    summary = ingest_paths(kb, [folder], options)
+    failed = {Path(p.path).name for p in summary.errors}
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    return IngestOutcome(
+        doc_ids=[
+            doc_id_for(p, folder) for p in files if p.name not in failed and not p.name.endswith(CONTAINER_SUFFIXES)
+        ],
+        chunks=summary.chunks_embedded + summary.chunks_reused,
+        errors=[{"file": Path(p.path).name, "code": p.code, "error": p.reason} for p in summary.errors],
+    )

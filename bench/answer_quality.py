@@ -1,0 +1,250 @@
+"""Answer-quality benchmark for `ask` on squad-dev with the default local model.
+
+Answerable questions come from articles in the collection; unanswerable ones
+from articles left out of it. Reports EM and F1 (official SQuAD normalisation),
+citation precision (a cited chunk contains a gold answer), refusal rates, time
+to first token and total time. `--gate-only` skips the model and shows how the
+retrieval gate separates the two groups (to calibrate `min_coverage`);
+`--rewrite-eval` measures multi-query / HyDE retrieval with the eval metrics.
+
+    python bench/answer_quality.py --n 200 --unanswerable 50
+    python bench/answer_quality.py --gate-only --n 500 --unanswerable 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SQUAD = ROOT.parent / "shared" / "data" / "retrieval" / "squad-dev"
+RESULTS = ROOT / "bench" / "results"
+
+
+def split(dataset, n_answerable: int, n_unanswerable: int, seed: int, held_articles: int):  # type: ignore[no-untyped-def]
+    """Leave whole articles out; draw answerable questions from the rest, unanswerable from them."""
+    rng = random.Random(seed)
+    titles = sorted({doc["title"] for doc in dataset.corpus.values()})
+    held = set(rng.sample(titles, held_articles))
+    kept = {i: d for i, d in dataset.corpus.items() if d["title"] not in held}
+    def article(qid: str) -> str:
+        return dataset.corpus[next(iter(dataset.qrels[qid]))]["title"]
+    qids = sorted(q for q in dataset.queries if q in dataset.qrels and dataset.answers.get(q))
+    inside = [q for q in qids if article(q) not in held]
+    outside = [q for q in qids if article(q) in held]
+    answerable = rng.sample(inside, min(n_answerable, len(inside)))
+    unanswerable = rng.sample(outside, min(n_unanswerable, len(outside)))
+    reduced = replace(dataset, name=f"{dataset.name}-minus{held_articles}s{seed}", corpus=kept)
+    return reduced, answerable, unanswerable, sorted(held)
+
+
+def contains_answer(text: str, gold: list[str]) -> bool:
+    """A chunk contains a gold answer (after SQuAD normalisation)."""
+    from zhiku.eval.answers import normalize_answer
+
+    body = normalize_answer(text)
+    return any(normalize_answer(g) and normalize_answer(g) in body for g in gold)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank), 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def interleave(answerable: list[str], unanswerable: list[str]) -> list[str]:
+    """Both groups spread evenly through the run, so a cut-short run still measures both."""
+    total = len(answerable) + len(unanswerable)
+    keyed = [(i / max(1, len(answerable)), 0, q) for i, q in enumerate(answerable)]
+    keyed += [((i + 0.5) / max(1, len(unanswerable)), 1, q) for i, q in enumerate(unanswerable)]
+    return [q for _, _, q in sorted(keyed)][:total]
+
+
+def run_ask(service, dataset, answerable, unanswerable, log, rows_path: Path | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """Ask every question; return per-question rows and the summary (rows also appended to rows_path)."""
+    from zhiku.engine.llm.citations import strip_markers
+    from zhiku.eval.answers import exact_match, f1_score
+
+    rows = []
+    if rows_path is not None:
+        rows_path.parent.mkdir(parents=True, exist_ok=True)
+        rows_path.write_text("")
+    for i, qid in enumerate(interleave(answerable, unanswerable)):
+        gold = dataset.answers[qid]
+        start, cpu_start = time.perf_counter(), time.process_time()
+        first = first_cpu = None
+        answer = None
+        for event in service.ask_stream(dataset.queries[qid]):
+            if event.type == "token" and first is None:
+                first = time.perf_counter() - start
+                # CPU seconds spent by this process: what the wait would be on an idle machine
+                # (divided by the threads that can run in parallel).
+                first_cpu = time.process_time() - cpu_start
+            elif event.type == "done":
+                answer = event.data
+        total = time.perf_counter() - start
+        assert answer is not None
+        prediction = "" if answer.refused else strip_markers(answer.text)
+        row = {
+            "qid": qid,
+            "answerable": qid in answerable,
+            "question": dataset.queries[qid],
+            "gold": gold,
+            "answer": answer.text,
+            "refused": answer.refused,
+            "reason": answer.refusal_reason,
+            "em": exact_match(prediction, gold),
+            "f1": f1_score(prediction, gold),
+            "cited_ok": [contains_answer(s.text, gold) for s in answer.sources if s.n in {c.n for c in answer.citations}],
+            "ttft_s": first,
+            "ttft_cpu_s": first_cpu,
+            "total_s": total,
+            "sources": len(answer.sources),
+            "timings": answer.timings,
+            "prompt_tokens": sum(service.generator.count_tokens(s.text) for s in answer.sources),
+        }
+        rows.append(row)
+        if rows_path is not None:
+            with rows_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        log(f"{i + 1}/{len(answerable) + len(unanswerable)} {'A' if row['answerable'] else 'U'} "
+            f"ref={row['refused']} f1={row['f1']:.2f} cites={row['cited_ok']} ttft={first or 0:.2f}s | {answer.text[:80]!r}")
+    return {"rows": rows, "summary": summarize(rows)}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """EM/F1 over answerable questions, citation precision, refusals, latency."""
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    cites = [ok for r in ans if not r["refused"] for ok in r["cited_ok"]]
+    ttft = [r["ttft_s"] for r in rows if r["ttft_s"] is not None and r["sources"] >= 5]
+    return {
+        "answerable": len(ans),
+        "unanswerable": len(una),
+        "em": statistics.fmean(r["em"] for r in ans) if ans else 0.0,
+        "f1": statistics.fmean(r["f1"] for r in ans) if ans else 0.0,
+        "em_answered": statistics.fmean([r["em"] for r in ans if not r["refused"]] or [0.0]),
+        "f1_answered": statistics.fmean([r["f1"] for r in ans if not r["refused"]] or [0.0]),
+        "citation_precision": statistics.fmean(cites) if cites else 0.0,
+        "citations": len(cites),
+        "refusal_rate_unanswerable": statistics.fmean(r["refused"] for r in una) if una else 0.0,
+        "false_refusal_rate_answerable": statistics.fmean(r["refused"] for r in ans) if ans else 0.0,
+        "ttft_p50_s_5chunks": statistics.median(ttft) if ttft else None,
+        "ttft_p90_s_5chunks": pct(ttft, 90) if ttft else None,
+        "ttft_n": len(ttft),
+        "ttft_cpu_p50_s_5chunks": statistics.median(
+            [r["ttft_cpu_s"] for r in rows if r["ttft_cpu_s"] is not None and r["sources"] >= 5] or [0.0]
+        ),
+        "total_p50_s": statistics.median(r["total_s"] for r in rows) if rows else None,
+        "total_p90_s": pct([r["total_s"] for r in rows], 90),
+    }
+
+
+def gate_stats(kb, service, dataset, answerable, unanswerable) -> dict:  # type: ignore[no-untyped-def]
+    """Best question coverage among the packed sources, per group (no model calls)."""
+    from zhiku.engine.llm.citations import content_tokens, coverage
+
+    chain = service._chain()
+    out: dict[str, list[float]] = {"answerable": [], "unanswerable": []}
+    for group, qids in (("answerable", answerable), ("unanswerable", unanswerable)):
+        for qid in qids:
+            q = dataset.queries[qid]
+            hits = kb.search(q, top_k=chain.settings.candidates)
+            sources = chain._pack(hits, chain.settings.top_k, q)
+            needles = content_tokens(q)
+            out[group].append(max((coverage(needles, s.text) for s in sources), default=0.0))
+    table = {}
+    for threshold in [0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8]:
+        table[threshold] = {
+            "answerable_refused": statistics.fmean(v < threshold for v in out["answerable"]),
+            "unanswerable_refused": statistics.fmean(v < threshold for v in out["unanswerable"]),
+        }
+    return {"thresholds": table, "answerable_median": statistics.median(out["answerable"]),
+            "unanswerable_median": statistics.median(out["unanswerable"])}
+
+
+def rewrite_eval(kb, service, dataset, qids, k: int = 5) -> dict:  # type: ignore[no-untyped-def]
+    """recall@k / mrr@k of plain, multi-query and HyDE retrieval (eval.metrics)."""
+    from zhiku.engine.llm.query_rewrite import QUERY_REWRITERS
+    from zhiku.eval.metrics import dedupe, evaluate_run
+
+    out = {}
+    for name, wrap in QUERY_REWRITERS.items():
+        retriever = wrap(service.model, kb.search, 3)
+        start = time.perf_counter()
+        run = {q: dedupe(h.doc_id for h in retriever(dataset.queries[q], top_k=k)) for q in qids}
+        scores = evaluate_run(run, {q: dataset.qrels[q] for q in qids}, ks=(1, k))
+        scores["seconds_per_query"] = (time.perf_counter() - start) / len(qids)
+        out[name] = scores
+        print(name, json.dumps(scores), file=sys.stderr)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="ask answer quality on squad-dev")
+    parser.add_argument("--data", type=Path, default=SQUAD)
+    parser.add_argument("--n", type=int, default=200, help="answerable questions")
+    parser.add_argument("--unanswerable", type=int, default=50)
+    parser.add_argument("--held-articles", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--query-rewrite", default="none", choices=["none", "multi-query", "hyde"])
+    parser.add_argument("--min-coverage", type=float, default=None)
+    parser.add_argument("--context-tokens", type=int, default=None)
+    parser.add_argument("--source-tokens", type=int, default=None)
+    parser.add_argument("--answer-tokens", type=int, default=None)
+    parser.add_argument("--gate-only", action="store_true")
+    parser.add_argument("--summarize-rows", type=Path, default=None, help="summarize a (partial) rows file and exit")
+    parser.add_argument("--rewrite-eval", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS / "answer_quality.json")
+    args = parser.parse_args(argv)
+    if args.summarize_rows is not None:
+        rows = [json.loads(l) for l in args.summarize_rows.read_text(encoding="utf-8").splitlines() if l.strip()]
+        print(json.dumps(summarize(rows), indent=2))
+        return 0
+
+    from zhiku.engine.llm.options import AskSettings
+    from zhiku.engine.llm.service import LLMService
+    from zhiku.engine.settings import load_settings
+    from zhiku.eval.beir import load_beir
+    from zhiku.eval.retrieval import open_index
+
+    dataset = load_beir(args.data)
+    reduced, answerable, unanswerable, held = split(dataset, args.n, args.unanswerable, args.seed, args.held_articles)
+    settings = load_settings(embed__threads=1, llm__threads=args.threads)
+    kb = open_index(reduced, RESULTS / "cache" / "answer-quality", settings)
+    ask = AskSettings(top_k=args.top_k, query_rewrite=args.query_rewrite)
+    chosen = {"answer_tokens": args.answer_tokens, "min_coverage": args.min_coverage, "context_tokens": args.context_tokens, "source_tokens": args.source_tokens}
+    ask = ask.model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    service = LLMService.from_settings(settings, kb.search, kb.get_document, ask=ask)
+    if not (args.gate_only or args.rewrite_eval):
+        service.generator.warm_up()
+    meta = {"held_out_articles": held, "collection_docs": len(reduced.corpus), "settings": ask.model_dump(mode="json"),
+            "model": service.generator.model_id, "threads": args.threads}
+    if args.gate_only:
+        result = {"meta": meta, "gate": gate_stats(kb, service, dataset, answerable, unanswerable)}
+    elif args.rewrite_eval:
+        result = {"meta": meta, "rewrite": rewrite_eval(kb, service, dataset, answerable)}
+    else:
+        service.ask("warm-up question about " + dataset.queries[answerable[0]])  # load weights and caches
+        log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+        result = {"meta": meta, **run_ask(service, dataset, answerable, unanswerable, log, args.out.with_suffix(".rows.jsonl"))}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    shown = result.get("summary") or result.get("gate") or result.get("rewrite")
+    print(json.dumps({"meta": {k: v for k, v in meta.items() if k != "settings"}, "result": shown}, indent=2, ensure_ascii=False))
+    kb.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Pure functions for inline [n] citations: find, validate, verify support, snippet.
+
+Attribution rule (what `attribute` does, in order):
+1. markers naming a source that does not exist are removed from the text;
+2. each source's *support* is the share of the answer's content words (those
+   not already in the question) that occur in it;
+3. a cited source is kept when its support is at least `min_support` and
+   within `ratio` of the best source's; weaker citations are dropped;
+4. if nothing cited survives (or nothing was cited) and the best-supported
+   source reaches `min_support`, the answer is attributed to it;
+5. if no source reaches `min_support`, the valid citations are kept as the
+   model wrote them and the answer is marked ungrounded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_MARKER = re.compile(r"\s?[\[【]\s*(\d+(?:\s*[,，、;]\s*\d+)*)\s*[\]】]")
+_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9]+(?:'[a-z]+)?")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\u3400-\u9fff\uf900-\ufaff]+")
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+STOPWORDS = frozenset(
+    "a an the of to in on at for by with from and or but is are was were be been being "
+    "it its this that these those as what which who whom whose when where why how did do "
+    "does has have had not no yes than then there their they he she his her i you we our "
+    "s can could would should will shall may might must also into about over under after "
+    "before between during according source sources document documents answer "
+    "的 了 是 在 和 与 及 或 也 都 就 而 之 其 这 那 有 为 以 于 中 上 下 个 吗 呢 么 什 怎 谁 哪".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """The answer with its citations checked."""
+
+    text: str
+    cited: list[int]
+    grounded: bool
+    support: dict[int, float]
+
+
+def find_citations(text: str) -> list[int]:
+    """Source numbers cited in the text, in first-seen order, without repeats."""
+    seen: list[int] = []
+    for marker in _MARKER.finditer(text):
+        for n in re.findall(r"\d+", marker.group(1)):
+            if int(n) not in seen:
+                seen.append(int(n))
+    return seen
+
+
+def rewrite_markers(text: str, keep: set[int]) -> str:
+    """Drop the numbers not in `keep` from every marker (and empty markers entirely)."""
+
+    def fix(marker: re.Match[str]) -> str:
+        nums = [n for n in re.findall(r"\d+", marker.group(1)) if int(n) in keep]
+        lead = marker.group(0)[0] if marker.group(0)[0].isspace() else ""
+        return lead + "".join(f"[{n}]" for n in nums) if nums else ""
+
+    return _MARKER.sub(fix, text)
+
+
+def _cite_instead(text: str, n: int) -> str:
+    """The first marker becomes [n], other markers go; with no marker, [n] is appended."""
+    if not _MARKER.search(text):
+        return text.rstrip() + f" [{n}]"
+    first = _MARKER.search(text)
+    assert first is not None
+    lead = first.group(0)[0] if first.group(0)[0].isspace() else ""
+    head = text[: first.start()] + lead + f"[{n}]"
+    return head + rewrite_markers(text[first.end() :], set())
+
+
+def strip_markers(text: str) -> str:
+    """The text without any citation markers."""
+    return _MARKER.sub("", text).strip()
+
+
+def content_tokens(text: str) -> list[str]:
+    """Lowercase words without stopwords; CJK runs become character bigrams."""
+    out: list[str] = []
+    for run in _RUN.findall(text.lower()):
+        if not _CJK.match(run):
+            out.extend(t for t in _TOKEN.findall(run) if t not in STOPWORDS)
+        elif len(run) == 1:
+            if run not in STOPWORDS:
+                out.append(run)
+        else:
+            # Single characters are too common to signal support; bigrams are not.
+            out.extend(
+                run[i : i + 2]
+                for i in range(len(run) - 1)
+                if not (run[i] in STOPWORDS and run[i + 1] in STOPWORDS)
+            )
+    return out
+
+
+def coverage(needles: list[str], haystack: str) -> float:
+    """Share of `needles` (content tokens) present in the haystack's tokens."""
+    if not needles:
+        return 0.0
+    have = set(content_tokens(haystack))
+    return sum(t in have for t in needles) / len(needles)
+
+
+def attribute(
+    answer: str,
+    question: str,
+    sources: dict[int, str],
+    min_support: float = 0.5,
+    ratio: float = 0.6,
+) -> Attribution:
+    """Check the answer's citations against the sources (see the module docstring)."""
+    valid = [n for n in find_citations(answer) if n in sources]
+    text = rewrite_markers(answer, set(valid))
+    q = set(content_tokens(question))
+    claim = content_tokens(strip_markers(text))
+    novel = [t for t in claim if t not in q] or claim
+    support = {n: coverage(novel, body) for n, body in sources.items()}
+    best = max(support, key=lambda n: support[n], default=None)
+    if best is None or support[best] < min_support:
+        return Attribution(text, valid, False, support)
+    keep = [n for n in valid if support[n] >= min_support and support[n] >= ratio * support[best]]
+    if not keep:
+        keep = [best]
+        text = _cite_instead(text, best)
+    elif keep != valid:
+        text = rewrite_markers(text, set(keep))
+    return Attribution(text, keep, True, support)
+
+
+def best_snippet(source_text: str, answer: str, max_chars: int = 240) -> str:
+    """The source sentence that shares most words with the answer, trimmed."""
+    sentences = [s for s in _SENTENCE.split(source_text) if s.strip()] or [source_text]
+    claim = content_tokens(strip_markers(answer))
+    best = max(sentences, key=lambda s: coverage(claim, s)) if claim else sentences[0]
+    best = best.strip()
+    return best if len(best) <= max_chars else best[: max_chars - 1].rstrip() + "…"

@@ -1,0 +1,164 @@
+"""A supervised pool of parse processes: one file per worker at a time.
+
+concurrent.futures cannot stop a stuck task, and a worker that dies (a
+parser segfault, the OOM killer) breaks the whole executor without saying
+which file did it. Here each worker gets one task at a time over its own
+pipe, so the pool always knows who is parsing what: a task past its
+deadline gets its worker killed and reported as a timeout, a dead worker
+gets its file reported as a crash, and a fresh worker takes its place.
+Workers are started with 'spawn' (fork after torch has started threads
+is unsafe) and import only the parsing code.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, Iterable, Iterator
+
+from zhiku.ingest.parse import ParseResult, ParseTask, parse_file
+
+
+WARM_ALLOWANCE_S = 120.0
+
+
+def _worker_main(conn: Connection, work: Callable[[Any], Any], warm: Callable[[], None] | None) -> None:
+    import os
+    import signal
+    import sys
+
+    # Ctrl-C is the parent's to handle; a worker just stops when its pipe closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # spaCy's thinc imports torch when it can; a parser never needs it, and
+    # loading it costs each worker seconds and hundreds of MB.
+    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
+    if warm is not None:
+        try:
+            warm()
+        except Exception:  # noqa: BLE001 - a failed warm-up shows again, per file, where it matters
+            pass
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(work(task))
+
+
+@dataclass(slots=True)
+class _Worker:
+    process: Any
+    conn: Connection
+    task: ParseTask | None = None
+    deadline: float = 0.0
+    fresh: bool = True  # its first task also waits for the warm-up
+
+
+class ParsePool:
+    """Parse tasks in `size` processes; results come back in completion order."""
+
+    def __init__(
+        self,
+        size: int,
+        timeout_s: float,
+        work: Callable[[Any], Any] = parse_file,
+        warm: Callable[[], None] | None = None,
+        start_method: str = "spawn",
+    ) -> None:
+        self.size = max(1, size)
+        self.work = work  # a module-level function, so a spawned worker can import it
+        self.warm = warm  # run once per worker before its first task
+        self.timeout_s = timeout_s
+        self._ctx = mp.get_context(start_method)
+        self._workers: list[_Worker] = []
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(target=_worker_main, args=(child, self.work, self.warm), daemon=True, name="zhiku-parse")
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _retire(self, worker: _Worker, kill: bool) -> None:
+        if kill and worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=5)
+        worker.conn.close()
+        self._workers.remove(worker)
+
+    def start(self, count: int) -> None:
+        """Start up to `count` workers now, so they warm up while the caller prepares."""
+        while len(self._workers) < min(self.size, count):
+            self._workers.append(self._spawn())
+
+    def run(self, tasks: Iterable[ParseTask]) -> Iterator[ParseResult]:
+        """Yield one result per task; never raises for a task's failure."""
+        pending = deque(tasks)
+        self.start(len(pending))
+        while pending or any(w.task for w in self._workers):
+            for worker in self._workers:
+                if worker.task is None and pending:
+                    worker.task = pending.popleft()
+                    allowance = WARM_ALLOWANCE_S if worker.fresh and self.warm is not None else 0.0
+                    worker.deadline = time.monotonic() + self.timeout_s + allowance
+                    worker.fresh = False
+                    try:
+                        worker.conn.send(worker.task)
+                    except (OSError, ValueError):
+                        pass  # the worker is dead; its sentinel reports it below
+            busy = [w for w in self._workers if w.task is not None]
+            if not busy:
+                continue
+            timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout)
+            now = time.monotonic()
+            for worker in list(busy):
+                task = worker.task
+                assert task is not None
+                if worker.conn in ready:
+                    try:
+                        result = worker.conn.recv()
+                    except (EOFError, OSError):
+                        result = None
+                    if result is not None:
+                        worker.task = None
+                        yield result
+                        continue
+                if worker.process.sentinel in ready or not worker.process.is_alive():
+                    worker.process.join(timeout=5)  # reap it, so the exit code is known
+                    code = worker.process.exitcode
+                    self._replace(worker, bool(pending))
+                    yield ParseResult(task.path, task.doc_id, code="crash",
+                                      error=f"parser process died (exit code {code}) on this file")
+                elif now >= worker.deadline:
+                    self._replace(worker, bool(pending))
+                    yield ParseResult(task.path, task.doc_id, code="timeout",
+                                      error=f"parsing took longer than {self.timeout_s:.0f} s (--timeout)")
+
+    def _replace(self, worker: _Worker, respawn: bool) -> None:
+        self._retire(worker, kill=True)
+        if respawn:
+            self._workers.append(self._spawn())
+
+    def close(self) -> None:
+        """Stop every worker."""
+        for worker in list(self._workers):
+            try:
+                worker.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for worker in list(self._workers):
+            worker.process.join(timeout=2)
+            self._retire(worker, kill=True)
+
+    def __enter__(self) -> "ParsePool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,189 @@
+"""The ask chain on the scripted generator: citations, refusals, streaming, history."""
+
+from __future__ import annotations
+
+import pytest
+
+from zhiku.engine.errors import ConfigError, InvalidRequest
+from zhiku.engine.llm.fake import ScriptedGenerator
+from zhiku.engine.llm.options import AskSettings
+from zhiku.engine.llm.query_rewrite import rrf_hits
+from zhiku.engine.llm.service import LLMService
+from zhiku.engine.llm.templates import REFUSALS
+from zhiku.engine.rerank import OverlapReranker, build_reranker
+from zhiku.engine.types import Hit
+
+CORPUS = [
+    Hit("sb50", "sb50#0", "The Denver Broncos defeated the Carolina Panthers 24-10 to win Super Bowl 50.", 0.9, title="Super Bowl 50"),
+    Hit("venue", "venue#0", "Super Bowl 50 was played at Levi's Stadium in Santa Clara, California.", 0.8, title="Super Bowl 50"),
+    Hit("paris", "paris#0", "Paris is the capital and largest city of France.", 0.2, title="Paris"),
+    Hit("zh", "zh#0", "长城位于中国北方，全长两万多公里。", 0.5, title="长城"),
+]
+
+
+class Retriever:
+    """Word-overlap retrieval over CORPUS; records queries."""
+
+    def __init__(self, hits=CORPUS):
+        self.hits = hits
+        self.queries: list[str] = []
+
+    def __call__(self, query, top_k=10, filters=None):
+        self.queries.append(query)
+        scorer = OverlapReranker()
+        scores = scorer.score(query, [h.text for h in self.hits])
+        ranked = [h for s, h in sorted(zip(scores, self.hits), key=lambda p: -p[0]) if s > 0]
+        return ranked[:top_k]
+
+
+def service(script=None, retriever=None, **settings):
+    return LLMService(ScriptedGenerator(script), retriever or Retriever(), AskSettings(**settings))
+
+
+def test_answer_has_checked_citations_with_identity_and_snippet():
+    svc = service(["The Denver Broncos won Super Bowl 50 [1]."])
+    answer = svc.ask("Who won Super Bowl 50?")
+    assert not answer.refused and answer.grounded
+    assert answer.text == "The Denver Broncos won Super Bowl 50 [1]."
+    (cite,) = answer.citations
+    assert (cite.n, cite.doc_id, cite.chunk_id, cite.title) == (1, "sb50", "sb50#0", "Super Bowl 50")
+    assert "Denver Broncos" in cite.snippet
+    assert {"retrieve_ms", "first_token_ms", "total_ms"} <= set(answer.timings)
+
+
+def test_citation_to_a_missing_source_never_survives():
+    answer = service(["Levi's Stadium in Santa Clara [9]."]).ask("Where was Super Bowl 50 played?")
+    assert "[9]" not in answer.text
+    assert [c.doc_id for c in answer.citations] == ["venue"]
+    assert all(c.n <= len(answer.sources) for c in answer.citations)
+
+
+def test_uncited_answer_is_attributed_to_the_best_overlapping_source():
+    answer = service(["It was played at Levi's Stadium."]).ask("Where was Super Bowl 50 played?")
+    assert [c.doc_id for c in answer.citations] == ["venue"]
+    assert answer.text.endswith("[{}]".format(answer.citations[0].n))
+
+
+def test_prompt_numbers_the_sources_and_carries_the_question():
+    svc = service(["Denver Broncos [1]."])
+    svc.ask("Who won Super Bowl 50?")
+    (messages, options) = svc.generator.calls[0]
+    user = messages[-1]["content"]
+    assert "[1] Super Bowl 50" in user and "[2]" in user and "Who won Super Bowl 50?" in user
+    assert options.max_tokens == AskSettings().answer_tokens
+
+
+def test_weak_retrieval_refuses_without_calling_the_model():
+    svc = service([])  # an empty script: any model call would fail the test
+    answer = svc.ask("How tall is the Eiffel tower in Paris?")
+    assert answer.refused and answer.refusal_reason == "weak_retrieval"
+    assert answer.text == REFUSALS["en"] and answer.citations == []
+    assert svc.ask("Quantum chromodynamics?").refusal_reason == "no_results"
+
+
+def test_model_refusal_is_reported_in_the_question_language():
+    svc = service(["文档中没有找到答案。"])
+    answer = svc.ask("长城位于中国哪里？全长多少？")
+    assert answer.refused and answer.refusal_reason == "model"
+    assert answer.text == REFUSALS["zh"] and answer.language == "zh"
+    # The Chinese prompt file was used.
+    assert "资料" in svc.generator.calls[0][0][-1]["content"]
+
+
+@pytest.mark.parametrize("reply", ["The sources do not contain this.", "Not found in the documents.", ""])
+def test_model_refusal_phrasings(reply):
+    answer = service([reply]).ask("Who won Super Bowl 50?")
+    assert answer.refused and answer.text == REFUSALS["en"]
+
+
+def test_ungrounded_answers_can_be_refused():
+    answer = service(["Bananas are yellow [1]."], refuse_ungrounded=True).ask("Who won Super Bowl 50?")
+    assert answer.refused and answer.refusal_reason == "ungrounded"
+    kept = service(["Bananas are yellow [1]."]).ask("Who won Super Bowl 50?")
+    assert not kept.refused and not kept.grounded
+
+
+def test_stream_yields_sources_then_tokens_then_done():
+    svc = service(["The Denver Broncos [1] won."])
+    events = list(svc.ask_stream("Who won Super Bowl 50?"))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "sources" and kinds[-1] == "done" and set(kinds[1:-1]) == {"token"}
+    assert "".join(e.data for e in events if e.type == "token") == "The Denver Broncos [1] won."
+    assert events[-1].to_dict()["data"]["citations"][0]["doc_id"] == "sb50"
+
+
+def test_follow_up_is_condensed_with_history_before_retrieval():
+    retriever = Retriever()
+    svc = service(["Where was Super Bowl 50 played?", "At Levi's Stadium [1]."], retriever)
+    history = [
+        {"role": "user", "content": "Who won Super Bowl 50?"},
+        {"role": "assistant", "content": "The Denver Broncos [1]."},
+    ]
+    answer = svc.ask("Where was it played?", history=history)
+    assert retriever.queries == ["Where was Super Bowl 50 played?"]
+    assert answer.standalone_question == "Where was Super Bowl 50 played?"
+    assert "Who won Super Bowl 50?" in svc.generator.calls[0][0][-1]["content"]
+    assert answer.citations[0].doc_id == "venue"
+
+
+def test_reranker_reorders_before_packing():
+    hits = [CORPUS[2], CORPUS[1], CORPUS[0]]
+    svc = LLMService(
+        ScriptedGenerator(["Denver Broncos [1]."]),
+        lambda q, top_k=10, filters=None: hits,
+        AskSettings(min_coverage=0.0),
+        reranker=OverlapReranker(),
+    )
+    answer = svc.ask("Which team defeated the Carolina Panthers?")
+    assert answer.sources[0].hit.doc_id == "sb50"
+    assert "retrieval_score" in answer.sources[0].hit.metadata
+
+
+def test_build_reranker_registry():
+    assert build_reranker("none") is None
+    assert isinstance(build_reranker("fake"), OverlapReranker)
+    with pytest.raises(ConfigError):
+        build_reranker("cross-encoder")  # no model path
+    with pytest.raises(ConfigError):
+        build_reranker("bogus")
+
+
+def test_multi_query_and_hyde_rewrite_the_retrieval_query():
+    retriever = Retriever()
+    svc = service(["1. Super Bowl 50 winner\n2. Broncos Panthers score", "Denver Broncos [1]."], retriever, query_rewrite="multi-query", rewrite_queries=2)
+    svc.ask("Who won Super Bowl 50?")
+    assert retriever.queries == ["Who won Super Bowl 50?", "Super Bowl 50 winner", "Broncos Panthers score"]
+    retriever = Retriever()
+    svc = service(["The Broncos won the game in Santa Clara.", "Denver Broncos [1]."], retriever, query_rewrite="hyde")
+    svc.ask("Who won Super Bowl 50?")
+    assert retriever.queries == ["Who won Super Bowl 50?\nThe Broncos won the game in Santa Clara."]
+
+
+def test_rrf_hits_fuses_by_chunk():
+    a, b, c = CORPUS[:3]
+    assert [h.chunk_id for h in rrf_hits([[a, b], [b, c]], 3)] == [b.chunk_id, a.chunk_id, c.chunk_id]
+
+
+def test_bad_questions_are_domain_errors():
+    with pytest.raises(InvalidRequest):
+        service().ask("   ")
+    with pytest.raises(ConfigError):
+        LLMService(ScriptedGenerator()).ask("no retriever")
+
+
+def test_parent_sections_are_packed_through_get_document():
+    class Doc:
+        chunks = [
+            Hit("sb50", "sb50#0", CORPUS[0].text, 0.0, title="Super Bowl 50", section="Game", chunk_index=0),
+            Hit("sb50", "sb50#1", "Peyton Manning was the Broncos quarterback.", 0.0, section="Game", chunk_index=1),
+        ]
+
+    hit = Doc.chunks[0]
+    svc = LLMService(
+        ScriptedGenerator(["Denver Broncos [1]."]),
+        lambda q, top_k=10, filters=None: [hit],
+        AskSettings(),
+        get_document=lambda doc_id: Doc,
+    )
+    answer = svc.ask("Who won Super Bowl 50?")
+    assert "Peyton Manning" in answer.sources[0].text
