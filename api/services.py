@@ -54,14 +54,11 @@ class Services:
         """The one generator, built on first use."""
         with self._lock:
             if self._generator is None:
-                from zhiku.engine.llm import build_generator
-
-                self._generator = build_generator(self.settings.llm)
+                self._generator = self.engine.generator
             return self._generator
 
     def llm(self, collection: str | None) -> "LLMService":
         """LLM abilities, grounded in `collection` (or in nothing when None)."""
-        from zhiku.engine.llm.options import AskSettings
         from zhiku.engine.llm.service import LLMService
         from zhiku.engine.rerank import build_reranker
 
@@ -70,7 +67,7 @@ class Services:
         with self._lock:
             service = self._llm.get(collection)
             if service is None or (kb is not None and service.retriever != kb.search):
-                ask = getattr(self.settings, "ask", None) or AskSettings()
+                ask = self.settings.ask
                 reranker = build_reranker(ask.rerank, ask.rerank_model, self.settings.llm.threads)
                 service = LLMService(
                     generator,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -154,6 +155,24 @@ class KnowledgeBase:
         self.remove_stale(replaced)
         self.flush()
         return doc_ids
+
+    def add_files(
+        self,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        prune: bool = False,
+        dry_run: bool = False,
+        workers: int | None = None,
+    ) -> Any:
+        """Ingest files and folders incrementally (zhiku.ingest); returns the run's summary."""
+        from zhiku.ingest.pipeline import IngestOptions, ingest_paths
+
+        options = IngestOptions(
+            meta=dict(metadata or {}), prune=prune, dry_run=dry_run,
+            **({} if workers is None else {"workers": workers}),
+        )
+        return ingest_paths(self, [paths] if isinstance(paths, (str, Path)) else list(paths), options)
 
     def chunk_document(
         self, doc_id: str, text: str, digest: str, metadata: Mapping[str, Any]
@@ -322,6 +341,46 @@ class KnowledgeBase:
 
     asearch = run_in_thread(search)
     asearch_debug = run_in_thread(search_debug)
+
+    # -- LLM abilities (engine/llm) ----------------------------------------------------
+
+    @functools.cached_property
+    def llm(self) -> Any:
+        """The LLM service grounded in this collection (the model loads on first use)."""
+        from zhiku.engine.llm.service import LLMService
+        from zhiku.engine.rerank import build_reranker
+
+        ask = self.settings.ask
+        reranker = build_reranker(ask.rerank, ask.rerank_model, self.settings.llm.threads)
+        return LLMService(self.engine.generator, self.search, ask, reranker, self.get_document)
+
+    def ask(self, question: str, history: Any = None, stream: bool = False, **kwargs: Any) -> Any:
+        """A grounded Answer with checked citations, or with stream=True an iterator of events."""
+        if stream:
+            return self.llm.ask_stream(question, history, **kwargs)
+        return self.llm.ask(question, history, **kwargs)
+
+    def summarize(self, *args: Any, **kwargs: Any) -> Any:
+        """Summarize texts, stored documents or search results (see LLMService.summarize)."""
+        return self.llm.summarize(*args, **kwargs)
+
+    def extract(self, *args: Any, **kwargs: Any) -> Any:
+        """Extract JSON valid against a schema or pydantic model (see LLMService.extract)."""
+        return self.llm.extract(*args, **kwargs)
+
+    def classify(self, *args: Any, **kwargs: Any) -> Any:
+        """Classify a text into labels with a confidence (see LLMService.classify)."""
+        return self.llm.classify(*args, **kwargs)
+
+    def rewrite(self, *args: Any, **kwargs: Any) -> Any:
+        """Polish, correct, simplify or translate a text (see LLMService.rewrite)."""
+        return self.llm.rewrite(*args, **kwargs)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """Free generation, optionally grounded in retrieval (see LLMService.generate)."""
+        return self.llm.generate(*args, **kwargs)
+
+    aask = run_in_thread(ask)
 
     def as_retriever(self, **search: Any) -> Any:
         """A LangChain BaseRetriever over this collection (search options fixed)."""

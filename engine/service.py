@@ -18,6 +18,7 @@ from zhiku.engine.stores.base import VectorStore
 
 if TYPE_CHECKING:
     from zhiku.engine.kb import KnowledgeBase
+    from zhiku.engine.llm.base import Generator
 
 
 class Engine:
@@ -35,6 +36,18 @@ class Engine:
         self.embedder = embedder if embedder is not None else build_embedder(settings.embed)
         self._kbs: dict[str, KnowledgeBase] = {}
         self._lock = threading.Lock()
+        self._generator: Generator | None = None
+        self._generator_lock = threading.Lock()
+
+    @property
+    def generator(self) -> "Generator":
+        """The one LLM of this process, loaded on first use."""
+        with self._generator_lock:
+            if self._generator is None:
+                from zhiku.engine.llm import build_generator
+
+                self._generator = build_generator(self.settings.llm)
+            return self._generator
 
     def kb(self, collection: str, *, create: bool = False) -> "KnowledgeBase":
         """The knowledge base for a collection; NotFound unless it exists or create=True."""

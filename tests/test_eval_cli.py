@@ -80,6 +80,7 @@ def test_bench_unknown_subject_is_a_clean_error(tmp_path: Path) -> None:
 def test_each_configuration_is_timed_with_cold_query_vectors() -> None:
     from types import SimpleNamespace
 
+    from zhiku.engine.embedders.fake import FakeEmbedder
     from zhiku.eval.beir import load_beir
     from zhiku.eval.retrieval import RetrievalConfig, run_config
 
@@ -87,12 +88,16 @@ def test_each_configuration_is_timed_with_cold_query_vectors() -> None:
         """Records whether the embedder's query cache was empty when searching."""
 
         def __init__(self) -> None:
-            self.embedder = SimpleNamespace(_query_cache={"old query": 1})
+            self.embedder = FakeEmbedder()
+            self.embedder.embed_query("old query")  # a vector cached before the run
             self.calls = 0
 
         def search(self, text, top_k, mode, fusion, alpha):
             self.calls += 1
-            assert "old query" not in vars(self.embedder).get("_query_cache", {})
+            if self.calls == 1:  # the first search of the configuration: the cache must be cold
+                before = self.embedder.calls
+                self.embedder.embed_query("old query")
+                assert self.embedder.calls == before + 1, "cached query vectors were not cleared"
             return [SimpleNamespace(doc_id="d1"), SimpleNamespace(doc_id="d1"), SimpleNamespace(doc_id="d4")]
 
     kb, data = StubKB(), load_beir(FIX / "beir")

@@ -141,3 +141,33 @@ def test_second_process_gets_in_use_error(tmp_path: Path) -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert "LOCKED" in out.stdout and "in use by another process" in out.stdout, out.stderr
     assert StoreLocked.code == "store_locked"
+
+
+def test_add_files_ingests_a_folder_incrementally(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Alpha\n\nThe alpha document talks about foxes.")
+    (docs / "b.txt").write_text("北京是中华人民共和国的首都。", encoding="utf-8")
+    with KnowledgeBase(tmp_path / "data", "files", embed__backend="fake") as kb:
+        kb.add_files(docs, metadata={"team": "x"}, workers=1)
+        assert {d["doc_id"] for d in kb.list_documents()} == {"a.md", "b.txt"}
+        hit = kb.search("foxes", top_k=1, filters={"team": "x"})[0]
+        assert hit.doc_id == "a.md"
+        calls = kb.embedder.calls  # type: ignore[attr-defined]
+        kb.add_files(docs, metadata={"team": "x"}, workers=1)
+        assert kb.embedder.calls == calls  # unchanged files are not re-embedded
+
+
+def test_llm_abilities_through_the_knowledge_base(tmp_path: Path) -> None:
+    import asyncio
+
+    with KnowledgeBase(tmp_path, "t", embed__backend="fake", llm__backend="fake") as kb:
+        kb.add_texts(list(DOCS.values()), ids=list(DOCS), metadatas=[META[k] for k in DOCS])
+        answer = kb.ask("What do cats hunt at night?")
+        assert not answer.refused and answer.citations
+        assert answer.citations[0].doc_id == "cat"
+        events = list(kb.ask("What do cats hunt at night?", stream=True))
+        assert events[0].type == "sources" and events[-1].type == "done"
+        assert kb.ask("Who won the 1930 football world cup?").refused
+        assert asyncio.run(kb.aask("What do cats hunt at night?")).citations[0].doc_id == "cat"
+        assert kb.llm is kb.llm  # one service, one model, per knowledge base

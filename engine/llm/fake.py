@@ -15,7 +15,8 @@ from zhiku.engine.llm.base import GenOptions, Generator, Message
 Script = Sequence[str] | Callable[[Sequence[Message]], str]
 
 _PIECE = re.compile(r"\s*\S+|\s+")
-_SOURCE = re.compile(r"^\[1\]\s*(?:[^\n]*\n)?(.+?)(?:\n\n|\n\[2\]|$)", re.M | re.S)
+# A source is its header line ("[1] title / section", maybe just "[1]"), then its text.
+_SOURCE = re.compile(r"^\[1\][^\n]*\n(.+?)(?:\n\n|\n\[2\]|$)", re.M | re.S)
 
 
 def default_reply(messages: Sequence[Message]) -> str:
