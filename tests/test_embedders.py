@@ -382,3 +382,17 @@ def test_openai_needs_url_and_model(missing: str) -> None:
     fields.pop(missing)
     with pytest.raises(ConfigError, match=missing):
         build_embedder(EmbedSettings(backend="openai", **fields))
+
+
+@pytest.mark.integration
+def test_onnx_twin_of_default_model_gives_the_same_vectors() -> None:
+    from zhiku.engine.embedders.sentence_transformers import SentenceTransformerEmbedder, default_onnx_path
+
+    onnx = default_onnx_path()
+    if onnx is None:
+        pytest.skip("no ONNX export: run `make models`")
+    fast, slow = SentenceTransformerEmbedder(onnx_path=onnx), SentenceTransformerEmbedder()
+    texts = ["Which NFL team won Super Bowl 50?", "北京是首都。", "word " * 300, "x"]
+    np.testing.assert_allclose(fast.embed_documents(texts), slow.embed_documents(texts), atol=1e-5)
+    np.testing.assert_allclose(fast.embed_query(texts[0]), slow.embed_query(texts[0]), atol=1e-5)
+    assert fast.model_id == slow.model_id and fast.count_tokens(texts[2]) == slow.count_tokens(texts[2])

@@ -16,10 +16,18 @@ def _fake(s: EmbedSettings) -> Embedder:
 
 
 def _sentence_transformers(s: EmbedSettings) -> Embedder:
-    from zhiku.engine.embedders.sentence_transformers import SentenceTransformerEmbedder
+    from pathlib import Path
 
+    from zhiku.engine.embedders.sentence_transformers import (
+        SentenceTransformerEmbedder,
+        default_onnx_path,
+    )
+
+    # "auto": the ONNX export of the default model when `make models` made one.
+    onnx = {"off": None, "auto": default_onnx_path() if s.model is None else None}.get(s.onnx, Path(s.onnx))
     return SentenceTransformerEmbedder(
-        model=s.model, batch_size=s.batch_size, threads=s.threads, max_seq_length=s.max_seq_length
+        model=s.model, batch_size=s.batch_size, threads=s.threads, max_seq_length=s.max_seq_length,
+        onnx_path=onnx,
     )
 
 

