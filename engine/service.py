@@ -8,6 +8,7 @@ The CLI and the HTTP server build one `Engine` from settings and ask it for a
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from zhiku.engine.embedders import Embedder, build_embedder
@@ -37,6 +38,8 @@ class Engine:
         self._kbs: dict[str, KnowledgeBase] = {}
         self._lock = threading.Lock()
         self._generator: Generator | None = None
+        # Runs the dense leg of hybrid searches beside the BM25 leg.
+        self.leg_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zhiku-dense-leg")
         self._generator_lock = threading.Lock()
 
     @property
@@ -88,4 +91,5 @@ class Engine:
         """Flush and release every collection."""
         with self._lock:
             self._kbs.clear()
+            self.leg_pool.shutdown(wait=True)
             self.store.close()
