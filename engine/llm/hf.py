@@ -38,21 +38,7 @@ class TransformersGenerator(Generator):
     def warm_up(self) -> None:
         if self.model is not None:
             return
-        if not self.path.exists():
-            raise ModelUnavailable(f"model folder not found: {self.path}", path=str(self.path))
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        torch.set_num_threads(self.threads)
-        extra = {"gguf_file": self.gguf_file} if self.gguf_file else {}
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True, **extra)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                self.path, local_files_only=True, dtype=torch.float32, **extra
-            )
-        except (OSError, ValueError, ImportError) as exc:
-            raise ModelUnavailable(f"transformers could not load {self.path}: {exc}") from exc
-        self.model.eval()
+        self.tokenizer, self.model = load_causal_lm(self.path, self.gguf_file, self.threads)
 
     def count_tokens(self, text: str) -> int:
         self.warm_up()
@@ -126,3 +112,20 @@ class TransformersGenerator(Generator):
         total = float(logprobs.gather(1, target[:, None]).sum())
         greedy = bool((logprobs.argmax(dim=-1) == target).all())
         return total, greedy
+
+
+def load_causal_lm(path: Path, gguf_file: str | None, threads: int) -> tuple[Any, Any]:
+    """(tokenizer, model in eval mode) from a local folder or a GGUF in it; never a hub."""
+    if not path.exists():
+        raise ModelUnavailable(f"model not found: {path}", path=str(path))
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, **extra)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32, **extra)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ModelUnavailable(f"transformers could not load {path}: {exc}") from exc
+    return tokenizer, model.eval()

@@ -74,20 +74,9 @@ class HFScorer:
         """Load weights (local files only)."""
         if self.model is not None:
             return
-        if not self.path.exists():
-            raise ModelUnavailable(f"model not found: {self.path}", path=str(self.path))
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from zhiku.engine.llm.hf import load_causal_lm
 
-        torch.set_num_threads(self.threads)
-        extra = {"gguf_file": self.gguf_file} if self.gguf_file else {}
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True, **extra)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                self.path, local_files_only=True, dtype=torch.float32, **extra
-            ).eval()
-        except (OSError, ValueError, ImportError) as exc:
-            raise ModelUnavailable(f"transformers could not load {self.path}: {exc}") from exc
+        self.tokenizer, self.model = load_causal_lm(self.path, self.gguf_file, self.threads)
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
