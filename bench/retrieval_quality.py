@@ -48,6 +48,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "results" / "retrieval-index")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval_quality.json")
     ap.add_argument("--embed-backend", default=None)
+    ap.add_argument("--configs", default=None, help="comma list of config labels to run (default: all)")
     args = ap.parse_args()
     data = load_beir(args.data, limit=args.limit)
     overrides = {"embed__backend": args.embed_backend} if args.embed_backend else {}
@@ -57,7 +58,11 @@ def main() -> int:
         print(f"{data.name}: {len(data.corpus)} docs, {len(data.queries)} queries, "
               f"model {kb.embedder.model_id}, index built in {build_s:.1f}s", file=sys.stderr)
         rows = []
+        wanted = set(args.configs.split(",")) if args.configs else None
         for label, params in CONFIGS:
+            if wanted is not None and label not in wanted:
+                continue
+            kb.embedder.clear_cache()  # every configuration pays for its query vectors
             scores = {"ndcg@10": [], "recall@10": [], "mrr@10": []}
             t0 = time.perf_counter()
             for qid, text in data.queries.items():
