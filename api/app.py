@@ -61,6 +61,7 @@ def create_app(
         if notice:
             log.warning(notice)
         app.state.services = services
+        services.start()
         try:
             yield
         finally:

@@ -45,6 +45,25 @@ class Services:
         self._generator: Generator | None = generator
         self._llm: dict[str | None, LLMService] = {}
         self._lock = threading.Lock()
+        # The embedding model loads in the background; /readyz says "loading"
+        # until it is in memory, so a balancer sends no query that would wait.
+        self._embedder_state = "loading"
+        self._warm_thread = threading.Thread(target=self._warm_up, name="zhiku-warm-up", daemon=True)
+
+    def start(self) -> None:
+        """Begin loading the embedding model and the Chinese dictionary."""
+        self._warm_thread.start()
+
+    def _warm_up(self) -> None:
+        from zhiku.engine.tokenize import tokenize
+
+        try:
+            self.engine.embedder.warm_up()
+            tokenize("warm up 预热")
+        except Exception as exc:  # reported by /readyz; requests raise their own error
+            self._embedder_state = f"error: {type(exc).__name__}: {exc}"[:300]
+        else:
+            self._embedder_state = "ok"
 
     def kb(self, collection: str, create: bool = False) -> "KnowledgeBase":
         return self.engine.kb(collection, create=create)
@@ -85,7 +104,7 @@ class Services:
         self.engine.drop_collection(collection)
 
     def ready(self) -> dict[str, str]:
-        """Readiness checks: the store answers, the key file parses."""
+        """Readiness checks: the store answers, the key file parses, the embedder is loaded."""
         checks: dict[str, str] = {}
         try:
             self.engine.list_collections()
@@ -97,6 +116,7 @@ class Services:
             checks["keys"] = "ok"
         except ZhikuError as exc:
             checks["keys"] = f"error: {exc.message}"
+        checks["embedder"] = self._embedder_state
         return checks
 
     def close(self, own_engine: bool = True) -> None:

@@ -85,6 +85,22 @@ def remove_live(data_dir: Path, collection: str, env: dict[str, str]) -> None:
         engine.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(phase, server_pid: int) -> dict:  # type: ignore[no-untyped-def]
+    """Run one load phase; add the server's and this client's CPU ms per request."""
+    server0, client0 = cpu_seconds(server_pid), time.process_time()
+    out = phase()
+    n = max(1, out["ok"])
+    out["server_cpu_ms_per_request"] = round((cpu_seconds(server_pid) - server0) * 1000 / n, 2)
+    out["client_cpu_ms_per_request"] = round((time.process_time() - client0) * 1000 / n, 2)
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -203,11 +219,15 @@ def main() -> int:
         pool = queries(20_000)  # every squad-dev question; fresh ones per phase below
         asyncio.run(load(url, collection, pool[:200], args.clients, args.warmup, ingest=False))
         half = len(pool) // 2
-        report["search"] = asyncio.run(load(url, collection, pool[200:half], args.clients, args.seconds, ingest=False))
+        report["search"] = measured(
+            lambda: asyncio.run(load(url, collection, pool[200:half], args.clients, args.seconds, ingest=False)),
+            proc.pid,
+        )
         print(f"search only: {report['search']}", file=sys.stderr)
         if not args.no_ingest_phase:
-            report["search_during_ingest"] = asyncio.run(
-                load(url, collection, pool[half:], args.clients, args.seconds, ingest=True)
+            report["search_during_ingest"] = measured(
+                lambda: asyncio.run(load(url, collection, pool[half:], args.clients, args.seconds, ingest=True)),
+                proc.pid,
             )
             print(f"during ingest: {report['search_during_ingest']}", file=sys.stderr)
         report["loadavg_after"] = os.getloadavg()

@@ -29,6 +29,9 @@ class EmbedSettings(BaseModel):
     batch_size: int = Field(64, ge=1, le=4096)
     threads: int = Field(1, ge=1, le=256)
     max_seq_length: int = Field(256, ge=8, le=8192)
+    # Concurrent search queries embedded together, at most this many per model
+    # call (a server under load); 1 embeds every query in its own thread.
+    query_batch: int = Field(16, ge=1, le=1024)
     # sentence-transformers backend: "auto" uses the ONNX export `make models`
     # writes for the default model (same vectors, faster); "off"; or a path.
     onnx: str = "auto"

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from api_support import DOCS, api_client, fake_settings, sse_events
+from fastapi.testclient import TestClient
+
+from zhiku.api import create_app
+from zhiku.engine.embedders.fake import FakeEmbedder
+from zhiku.engine.errors import ModelUnavailable
+from zhiku.engine.service import Engine
 
 
 @pytest.fixture
@@ -206,8 +214,8 @@ def test_abilities(client):
 
 def test_health_ready_metrics(client):
     assert client.get("/healthz").json()["status"] == "ok"
-    ready = client.get("/readyz").json()
-    assert ready == {"status": "ok", "checks": {"store": "ok", "keys": "ok"}}
+    ready = _wait_ready(client)
+    assert ready == {"status": "ok", "checks": {"store": "ok", "keys": "ok", "embedder": "ok"}}
     client.post("/search", json={"query": "Paris", "collection": "docs"})
     text = client.get("/metrics").text
     assert 'zhiku_http_requests_total{method="POST",route="/search",status="200"}' in text
@@ -260,3 +268,61 @@ def test_openai_refusal_is_streamed_as_content(client):
     assert text == whole["choices"][0]["message"]["content"]
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["zhiku"]["refused"] is True
+
+
+def _wait_ready(client, timeout_s: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = client.get("/readyz")
+        if r.status_code == 200 or time.monotonic() > deadline:
+            return r.json()
+        time.sleep(0.05)
+
+
+class _SlowEmbedder(FakeEmbedder):
+    """A fake whose weights "load" until the test lets them, or fail to."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.fail = fail
+
+    def warm_up(self) -> None:
+        self.release.wait(30)
+        if self.fail:
+            raise ModelUnavailable("weights missing")
+
+
+def _engine_with(tmp_path, embedder):
+    return Engine(fake_settings(tmp_path), embedder=embedder)
+
+
+def test_not_ready_until_the_embedder_is_loaded(tmp_path):
+    embedder = _SlowEmbedder()
+    engine = _engine_with(tmp_path, embedder)
+    try:
+        with TestClient(create_app(engine.settings, engine=engine)) as client:
+            r = client.get("/readyz")
+            assert r.status_code == 503
+            assert r.json()["checks"]["embedder"] == "loading"
+            assert client.get("/healthz").status_code == 200
+            embedder.release.set()
+            assert _wait_ready(client)["checks"]["embedder"] == "ok"
+    finally:
+        engine.close()
+
+
+def test_embedder_that_cannot_load_is_reported_not_ready(tmp_path):
+    embedder = _SlowEmbedder(fail=True)
+    embedder.release.set()
+    engine = _engine_with(tmp_path, embedder)
+    try:
+        with TestClient(create_app(engine.settings, engine=engine)) as client:
+            deadline = time.monotonic() + 30
+            while client.get("/readyz").json()["checks"]["embedder"] == "loading" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            r = client.get("/readyz")
+            assert r.status_code == 503
+            assert r.json()["checks"]["embedder"] == "error: ModelUnavailable: weights missing"
+    finally:
+        engine.close()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -114,6 +116,87 @@ class TestFakeEmbedder(EmbedderConformance):
         q = embedder.embed_query("red apple pie")
         docs = embedder.embed_documents(["red apple tart", "blue ocean wave"])
         assert docs[0] @ q > docs[1] @ q
+
+
+class _GatedFake(FakeEmbedder):
+    """Records each model call's texts; the first call waits until released."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=16)
+        self.batches: list[list[str]] = []
+        self.first_started = threading.Event()
+        self.release = threading.Event()
+        self.fail = False
+
+    def _embed_batch(self, texts):  # type: ignore[no-untyped-def]
+        self.batches.append(list(texts))
+        if len(self.batches) == 1:
+            self.first_started.set()
+            self.release.wait(10)
+        if self.fail:
+            raise ModelUnavailable("model crashed")
+        return super()._embed_batch(texts)
+
+
+def _query_in_threads(embedder: Embedder, texts: list[str]) -> tuple[dict[str, object], list[threading.Thread]]:
+    results: dict[str, object] = {}
+
+    def one(text: str) -> None:
+        try:
+            results[text] = embedder.embed_query(text)
+        except Exception as exc:
+            results[text] = exc
+
+    threads = [threading.Thread(target=one, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    return results, threads
+
+
+def test_concurrent_queries_share_model_calls() -> None:
+    embedder = _GatedFake()
+    embedder.query_batch = 4
+    first, t1 = _query_in_threads(embedder, ["query zero"])
+    assert embedder.first_started.wait(10)
+    # Six more arrive while the model is busy: they go in as batches of <= 4.
+    rest, t2 = _query_in_threads(embedder, [f"query {i}" for i in range(1, 7)])
+    deadline = time.monotonic() + 10
+    while len(embedder._batcher._waiting) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    embedder.release.set()
+    for t in t1 + t2:
+        t.join(10)
+    assert [len(b) for b in embedder.batches] == [1, 4, 2]
+    plain = FakeEmbedder(dim=16)
+    for text, vector in {**first, **rest}.items():
+        np.testing.assert_allclose(vector, plain.embed_query(text), atol=1e-6)
+
+
+def test_a_failed_batch_fails_each_of_its_queries_only() -> None:
+    embedder = _GatedFake()
+    embedder.query_batch = 8
+    embedder.fail = True
+    first, t1 = _query_in_threads(embedder, ["a"])
+    assert embedder.first_started.wait(10)
+    embedder.release.set()
+    for t in t1:
+        t.join(10)
+    assert isinstance(first["a"], ModelUnavailable)
+    embedder.fail = False
+    assert embedder.embed_query("b").shape == (16,)
+
+
+def test_batch_worker_exits_when_idle_and_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zhiku.engine.embedders import base
+
+    monkeypatch.setattr(base._QueryBatcher, "IDLE_EXIT_S", 0.05)
+    embedder = build_embedder(EmbedSettings(backend="fake", fake_dim=16, query_batch=8))
+    embedder.embed_query("first")
+    deadline = time.monotonic() + 5
+    while embedder._batcher._worker is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert embedder._batcher._worker is None
+    assert embedder.embed_query("second").shape == (16,)
 
 
 def test_unknown_backend_is_config_error() -> None:
@@ -396,3 +479,40 @@ def test_onnx_twin_of_default_model_gives_the_same_vectors() -> None:
     np.testing.assert_allclose(fast.embed_documents(texts), slow.embed_documents(texts), atol=1e-5)
     np.testing.assert_allclose(fast.embed_query(texts[0]), slow.embed_query(texts[0]), atol=1e-5)
     assert fast.model_id == slow.model_id and fast.count_tokens(texts[2]) == slow.count_tokens(texts[2])
+
+
+_CONCURRENT_FIRST_USE = """
+import sys, threading
+from zhiku.engine.embedders import build_embedder
+from zhiku.engine.settings import EmbedSettings
+
+embedder = build_embedder(EmbedSettings(backend="sentence-transformers"))
+barrier = threading.Barrier(8)
+failures = []
+
+def first_query(i):
+    barrier.wait()
+    try:
+        embedder.embed_query(f"question number {i}")
+    except Exception as exc:
+        failures.append(repr(exc))
+
+threads = [threading.Thread(target=first_query, args=(i,)) for i in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(failures)
+sys.exit(1 if failures else 0)
+"""
+
+
+@pytest.mark.integration
+def test_concurrent_first_queries_load_the_model_once() -> None:
+    # A server's first requests arrive together; each must get a vector, not an
+    # ImportError from two threads racing through transformers' lazy imports.
+    # Fresh interpreters, so nothing is imported yet; the race hit about one
+    # start in two before the fix, so five starts make a miss unlikely.
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-c", _CONCURRENT_FIRST_USE], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr[-2000:]

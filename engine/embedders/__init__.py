@@ -69,7 +69,9 @@ def build_embedder(settings: EmbedSettings) -> Embedder:
         raise ConfigError(
             f"unknown embedder backend {settings.backend!r}; known: {sorted(EMBEDDERS)}"
         ) from None
-    return factory(settings)
+    embedder = factory(settings)
+    embedder.query_batch = settings.query_batch
+    return embedder
 
 
 __all__ = ["EMBEDDERS", "Embedder", "build_embedder"]

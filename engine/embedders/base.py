@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from typing import Sequence
+from concurrent.futures import Future
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +26,8 @@ class Embedder(ABC):
     # Some models want different text for queries and passages (e5: "query: ").
     query_prefix: str = ""
     document_prefix: str = ""
+    # Most concurrent queries embedded as one batch; 1 embeds each in its caller.
+    query_batch: int = 1
 
     def warm_up(self) -> None:
         """Load weights now rather than on first use."""
@@ -53,10 +56,22 @@ class Embedder(ABC):
         cache = self.__dict__.setdefault("_query_cache", _LRU(QUERY_CACHE_SIZE))
         vector = cache.get(text)
         if vector is None:
-            vector = _normalise(self._embed_batch([self.query_prefix + text]))[0]
+            if self.query_batch > 1:
+                vector = self._query_batcher().embed(self.query_prefix + text)
+            else:
+                vector = _normalise(self._embed_batch([self.query_prefix + text]))[0]
             vector.setflags(write=False)
             cache.put(text, vector)
         return vector
+
+    def _query_batcher(self) -> "_QueryBatcher":
+        batcher = self.__dict__.get("_batcher")
+        if batcher is None:
+            with _BATCHER_LOCK:
+                batcher = self.__dict__.setdefault(
+                    "_batcher", _QueryBatcher(lambda texts: _normalise(self._embed_batch(texts)), self.query_batch)
+                )
+        return batcher
 
     def clear_cache(self) -> None:
         """Forget cached query vectors (benchmarks clear it between configurations)."""
@@ -68,6 +83,56 @@ class Embedder(ABC):
 
 
 QUERY_CACHE_SIZE = 4096
+_BATCHER_LOCK = threading.Lock()
+
+
+class _QueryBatcher:
+    """Coalesces queries that arrive together into one model call.
+
+    Under concurrent load (a server's request threads) the queries waiting while
+    the model runs go in together next time: one model call costs less than the
+    same texts one by one, and the model stays on one thread, leaving the other
+    cores to HTTP and the search engine. A lone query waits for nobody. The
+    worker thread exits when idle and starts again on demand.
+    """
+
+    IDLE_EXIT_S = 5.0
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], max_batch: int) -> None:
+        self._embed = embed
+        self._max = max_batch
+        self._waiting: list[tuple[str, Future[np.ndarray]]] = []
+        self._cond = threading.Condition()
+        self._worker: threading.Thread | None = None
+
+    def embed(self, text: str) -> np.ndarray:
+        future: Future[np.ndarray] = Future()
+        with self._cond:
+            self._waiting.append((text, future))
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="zhiku-query-embed", daemon=True)
+                self._worker.start()
+            self._cond.notify()
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._waiting:
+                    self._cond.wait(self.IDLE_EXIT_S)
+                    if not self._waiting:
+                        self._worker = None
+                        return
+                batch = self._waiting[: self._max]
+                del self._waiting[: self._max]
+            try:
+                vectors = self._embed([text for text, _ in batch])
+            except BaseException as exc:  # each caller gets the model's error
+                for _, future in batch:
+                    future.set_exception(exc)
+            else:
+                for (_, future), vector in zip(batch, vectors):
+                    future.set_result(vector)
 
 
 class _LRU:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -47,6 +48,7 @@ class SentenceTransformerEmbedder(Embedder):
         self._model = None
         self._onnx = None
         self._tokenizer = None
+        self._lock = threading.Lock()
         self.dim = self._read_dim()
 
     def _read_dim(self) -> int:
@@ -61,8 +63,13 @@ class SentenceTransformerEmbedder(Embedder):
         return int(self._model.get_sentence_embedding_dimension())
 
     def warm_up(self) -> None:
-        if self._model is not None or self._onnx is not None:
-            return
+        # Concurrent first requests must not load twice: transformers' lazy
+        # imports fail when two threads race through them.
+        with self._lock:
+            if self._model is None and self._onnx is None:
+                self._load()
+
+    def _load(self) -> None:
         if not self.path.exists():
             raise ModelUnavailable(f"embedding model not found at {self.path}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
