@@ -94,6 +94,7 @@ class Services:
                     ask,
                     reranker,
                     kb.get_document if kb is not None else None,
+                    kb.embedder.relevance_floors if kb is not None else None,
                 )
                 self._llm[collection] = service
             return service

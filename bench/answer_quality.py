@@ -225,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     ask = AskSettings(top_k=args.top_k, query_rewrite=args.query_rewrite)
     chosen = {"answer_tokens": args.answer_tokens, "min_coverage": args.min_coverage, "context_tokens": args.context_tokens, "source_tokens": args.source_tokens}
     ask = ask.model_copy(update={k: v for k, v in chosen.items() if v is not None})
-    service = LLMService.from_settings(settings, kb.search, kb.get_document, ask=ask)
+    service = LLMService.from_settings(
+        settings, kb.search, kb.get_document, ask=ask, dense_floors=kb.embedder.relevance_floors
+    )
     if not (args.gate_only or args.rewrite_eval):
         service.generator.warm_up()
     meta = {"held_out_articles": held, "collection_docs": len(reduced.corpus), "settings": ask.model_dump(mode="json"),

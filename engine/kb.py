@@ -362,7 +362,9 @@ class KnowledgeBase:
 
         ask = self.settings.ask
         reranker = build_reranker(ask.rerank, ask.rerank_model, self.settings.llm.threads)
-        return LLMService(self.engine.generator, self.search, ask, reranker, self.get_document)
+        return LLMService(
+            self.engine.generator, self.search, ask, reranker, self.get_document, self.embedder.relevance_floors
+        )
 
     def ask(self, question: str, history: Any = None, stream: bool = False, **kwargs: Any) -> Any:
         """A grounded Answer with checked citations, or with stream=True an iterator of events."""

@@ -106,9 +106,16 @@ class AskSettings(BaseModel):
     expand_parents: bool = True
     answer_tokens: int = Field(128, ge=8)
     # Retrieval gate: refuse without calling the model when the best source
-    # covers too little of the question (share of its content words), or when
-    # the top retrieval score is below min_score (None: scale-dependent, off).
-    min_coverage: float = Field(0.5, ge=0.0, le=1.0)
+    # covers too little of the question (share of its content words; Chinese
+    # is counted in character bigrams, which paraphrase breaks more often, so
+    # it has its own floor), when the closest chunk by embedding is less
+    # similar than min_dense_score (None: the embedder's calibrated floor for
+    # the question's language, if it has one: 0.45 for MiniLM on English), or
+    # when the top fused score is below min_score (None: off).
+    min_coverage: float = Field(0.4, ge=0.0, le=1.0)
+    min_coverage_cjk: float = Field(0.3, ge=0.0, le=1.0)
+    min_dense_score: float | None = Field(None, ge=-1.0, le=1.0)
+    dense_gate: bool = True
     min_score: float | None = None
     # Citation check: share of the answer's new words a source must contain.
     min_support: float = Field(0.5, ge=0.0, le=1.0)

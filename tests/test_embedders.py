@@ -516,3 +516,18 @@ def test_concurrent_first_queries_load_the_model_once() -> None:
     for _ in range(5):
         done = subprocess.run([sys.executable, "-c", _CONCURRENT_FIRST_USE], capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+
+
+def test_only_the_calibrated_default_model_has_relevance_floors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from zhiku.engine.embedders.sentence_transformers import SentenceTransformerEmbedder, default_model_path
+
+    try:
+        default_model_path()
+    except ModelUnavailable as exc:
+        pytest.skip(str(exc))
+    assert dict(SentenceTransformerEmbedder().relevance_floors) == {"en": 0.45}
+    other = tmp_path / "other-model" / "1_Pooling"
+    other.mkdir(parents=True)
+    (other / "config.json").write_text(json.dumps({"word_embedding_dimension": 8}))
+    assert dict(SentenceTransformerEmbedder(str(tmp_path / "other-model")).relevance_floors) == {}
+    assert dict(FakeEmbedder().relevance_floors) == {}

@@ -187,3 +187,60 @@ def test_parent_sections_are_packed_through_get_document():
     )
     answer = svc.ask("Who won Super Bowl 50?")
     assert "Peyton Manning" in answer.sources[0].text
+
+
+class DenseAwareRetriever(Retriever):
+    """Also answers mode="dense" with one hit of a set cosine; records those calls."""
+
+    def __init__(self, cosine: float):
+        super().__init__()
+        self.cosine = cosine
+        self.dense_calls: list[tuple[str, object]] = []
+
+    def __call__(self, query, top_k=10, filters=None, mode=None):
+        if mode == "dense":
+            self.dense_calls.append((query, filters))
+            return [Hit("sb50", "sb50#0", CORPUS[0].text, self.cosine)]
+        return super().__call__(query, top_k, filters)
+
+
+def dense_service(cosine, script=None, floors={"en": 0.45}, **settings):
+    retriever = DenseAwareRetriever(cosine)
+    svc = LLMService(ScriptedGenerator(script), retriever, AskSettings(**settings), dense_floors=floors)
+    return svc, retriever
+
+
+def test_off_topic_question_refused_by_the_embedders_floor_without_the_model():
+    svc, retriever = dense_service(0.30, [])  # the words overlap, the meaning does not
+    answer = svc.ask("Who won Super Bowl 50?", filters={"lang": "en"})
+    assert answer.refused and answer.refusal_reason == "off_topic"
+    assert answer.text == REFUSALS["en"]
+    assert retriever.dense_calls == [("Who won Super Bowl 50?", {"lang": "en"})]
+
+
+def test_close_enough_question_passes_the_dense_floor():
+    svc, _ = dense_service(0.60, ["The Denver Broncos won Super Bowl 50 [1]."])
+    assert not svc.ask("Who won Super Bowl 50?").refused
+
+
+def test_explicit_min_dense_score_overrides_and_dense_gate_disables():
+    svc, _ = dense_service(0.60, [], min_dense_score=0.7)
+    assert svc.ask("Who won Super Bowl 50?").refusal_reason == "off_topic"
+    svc, retriever = dense_service(0.10, ["The Denver Broncos won Super Bowl 50 [1]."], dense_gate=False)
+    assert not svc.ask("Who won Super Bowl 50?").refused and retriever.dense_calls == []
+
+
+def test_no_floor_for_a_language_means_no_dense_check():
+    svc, retriever = dense_service(0.0, ["长城位于中国北方 [1]。"])
+    answer = svc.ask("长城位于中国哪里？")
+    assert not answer.refused and retriever.dense_calls == []
+
+
+def test_chinese_questions_have_their_own_coverage_floor():
+    # "长城在中国的什么方位" shares 2 of its 6 character bigrams (0.33) with the
+    # source: a paraphrase. The Latin floor (0.4) would refuse it; the CJK one does not.
+    question = "长城在中国的什么方位？"
+    svc = service(["长城位于中国北方 [1]。"])
+    assert not svc.ask(question).refused
+    svc = service([], min_coverage_cjk=0.4)
+    assert svc.ask(question).refusal_reason == "weak_retrieval"

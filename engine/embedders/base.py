@@ -6,7 +6,8 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
-from typing import Callable, Sequence
+from types import MappingProxyType
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -28,6 +29,10 @@ class Embedder(ABC):
     document_prefix: str = ""
     # Most concurrent queries embedded as one batch; 1 embeds each in its caller.
     query_batch: int = 1
+    # Per question language: the cosine below which the closest chunk is
+    # unlikely to answer the question (ask's retrieval gate). Only a model
+    # calibrated on labelled data has one.
+    relevance_floors: Mapping[str, float] = MappingProxyType({})
 
     def warm_up(self) -> None:
         """Load weights now rather than on first use."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from types import MappingProxyType
 from pathlib import Path
 from typing import Sequence
 
@@ -39,6 +40,12 @@ class SentenceTransformerEmbedder(Embedder):
     ) -> None:
         self.path = Path(model) if model else default_model_path()
         self.model_id = DEFAULT_MODEL_ID if model is None else self.path.name
+        if model is None:
+            # squad-dev, 400 answerable and 200 unanswerable questions (their
+            # articles left out): a floor of 0.45 on the best cosine kept 85 %
+            # of the answerable and 6 % of the unanswerable ones. MiniLM gives
+            # Chinese text no reliable similarity, so Chinese has no floor.
+            self.relevance_floors = MappingProxyType({"en": 0.45})
         self.batch_size = batch_size
         self.threads = threads
         self.max_seq_length = max_seq_length

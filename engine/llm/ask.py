@@ -49,9 +49,12 @@ class AskChain:
         settings: AskSettings | None = None,
         reranker: Reranker | None = None,
         parent_of: ParentOf | None = None,
+        dense_floors: Mapping[str, float] | None = None,
     ) -> None:
         self.model = model
         self.settings = settings or AskSettings()
+        self.dense_floors = dict(dense_floors or {})
+        self.base_retriever = retriever
         self.reranker = reranker
         self.parent_of = parent_of if self.settings.expand_parents else None
         rewrite = QUERY_REWRITERS[self.settings.query_rewrite]
@@ -103,7 +106,7 @@ class AskChain:
                 Answer(text, cites, refused, question, standalone, lang, timings, sources, grounded, reason),
             )
 
-        gate = self._gate(standalone, hits, sources)
+        gate = self._gate(standalone, lang, hits, sources, filters)
         if gate is not None:
             yield finish(REFUSALS[lang], True, gate, [], False)
             return
@@ -149,7 +152,9 @@ class AskChain:
             hits, budget, generator.count_tokens, self.parent_of, top_k, question, s.source_tokens
         )
 
-    def _gate(self, question: str, hits: list[Hit], sources: list[Source]) -> str | None:
+    def _gate(
+        self, question: str, lang: Lang, hits: list[Hit], sources: list[Source], filters: Mapping[str, Any] | None
+    ) -> str | None:
         """Why retrieval is too weak to answer from, or None when it is good enough."""
         if not sources:
             return "no_results"
@@ -157,8 +162,16 @@ class AskChain:
         if s.min_score is not None and hits[0].score < s.min_score:
             return "weak_retrieval"
         needles = content_tokens(question)
-        if needles and max(coverage(needles, src.text) for src in sources) < s.min_coverage:
+        floor = s.min_coverage_cjk if lang == "zh" else s.min_coverage
+        if needles and max(coverage(needles, src.text) for src in sources) < floor:
             return "weak_retrieval"
+        dense_floor = s.min_dense_score if s.min_dense_score is not None else self.dense_floors.get(lang)
+        if s.dense_gate and dense_floor is not None:
+            # The query vector is cached from the search above: this costs one
+            # engine lookup, no model call.
+            closest = self.base_retriever(question, top_k=1, mode="dense", filters=filters)
+            if not closest or closest[0].score < dense_floor:
+                return "off_topic"
         return None
 
     def _answer_chain(self, lang: Lang) -> Any:

@@ -36,6 +36,7 @@ class LLMService:
         settings: AskSettings | None = None,
         reranker: Reranker | None = None,
         get_document: Callable[[str], Any] | None = None,
+        dense_floors: Mapping[str, float] | None = None,
     ) -> None:
         self.generator = generator
         self.model = GeneratorChatModel(generator=generator)
@@ -50,6 +51,7 @@ class LLMService:
                 self.settings,
                 reranker,
                 parents_from(get_document) if get_document else None,
+                dense_floors,
             )
             if retriever is not None
             else None
@@ -62,11 +64,12 @@ class LLMService:
         retriever: Retriever | None = None,
         get_document: Callable[[str], Any] | None = None,
         ask: AskSettings | None = None,
+        dense_floors: Mapping[str, float] | None = None,
     ) -> "LLMService":
         """Build the generator and reranker the settings name."""
         ask = ask or getattr(settings, "ask", None) or AskSettings()
         reranker = build_reranker(ask.rerank, ask.rerank_model, settings.llm.threads)
-        return cls(build_generator(settings.llm), retriever, ask, reranker, get_document)
+        return cls(build_generator(settings.llm), retriever, ask, reranker, get_document, dense_floors)
 
     # -- ask -------------------------------------------------------------------------
 
