@@ -100,9 +100,11 @@ class AskSettings(BaseModel):
     candidates: int = Field(20, ge=1, le=500)  # retrieved before reranking
     # Budget for the packed sources, and for each one: longer sources are cut
     # to their sentences nearest the question. Prompt tokens dominate time to
-    # first token on CPU (~50-100 tokens/s on 2 cores for the 0.5B model).
-    context_tokens: int = Field(1500, ge=64)
-    source_tokens: int | None = Field(None, ge=16)
+    # first token on CPU: the default 0.5B model reads 100-120 prompt tokens/s
+    # on 2 cores, so these defaults give ~3 s to the first token there. With a
+    # hosted or GPU model, raise both (e.g. 3000 and None: whole chunks).
+    context_tokens: int = Field(400, ge=64)
+    source_tokens: int | None = Field(60, ge=16)
     expand_parents: bool = True
     answer_tokens: int = Field(128, ge=8)
     # Retrieval gate: refuse without calling the model when the best source
