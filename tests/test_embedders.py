@@ -186,17 +186,22 @@ def test_a_failed_batch_fails_each_of_its_queries_only() -> None:
     assert embedder.embed_query("b").shape == (16,)
 
 
-def test_batch_worker_exits_when_idle_and_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    from zhiku.engine.embedders import base
+def test_a_lone_query_runs_in_its_callers_thread() -> None:
+    # No hand-off to another thread when nothing else waits: no added latency.
+    embedder = _GatedFake()
+    embedder.release.set()
+    embedder.query_batch = 8
+    seen: list[threading.Thread] = []
+    original = embedder._embed_batch
 
-    monkeypatch.setattr(base._QueryBatcher, "IDLE_EXIT_S", 0.05)
-    embedder = build_embedder(EmbedSettings(backend="fake", fake_dim=16, query_batch=8))
-    embedder.embed_query("first")
-    deadline = time.monotonic() + 5
-    while embedder._batcher._worker is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert embedder._batcher._worker is None
-    assert embedder.embed_query("second").shape == (16,)
+    def spy(texts):  # type: ignore[no-untyped-def]
+        seen.append(threading.current_thread())
+        return original(texts)
+
+    embedder._embed_batch = spy  # type: ignore[method-assign]
+    embedder.embed_query("alone")
+    embedder.embed_query("alone again")
+    assert seen == [threading.current_thread()] * 2
 
 
 def test_unknown_backend_is_config_error() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
@@ -94,50 +93,73 @@ _BATCHER_LOCK = threading.Lock()
 class _QueryBatcher:
     """Coalesces queries that arrive together into one model call.
 
-    Under concurrent load (a server's request threads) the queries waiting while
-    the model runs go in together next time: one model call costs less than the
-    same texts one by one, and the model stays on one thread, leaving the other
-    cores to HTTP and the search engine. A lone query waits for nobody. The
-    worker thread exits when idle and starts again on demand.
+    Under concurrent load (a server's request threads) the queries that wait
+    while the model runs go in together next time: one model call costs less
+    than the same texts one by one, and the model runs on one thread at a
+    time, leaving the other cores to HTTP and the search engine. A lone query
+    runs in its own thread at once: no hand-off, so no added latency. After a
+    batch the caller that ran it passes the lead to the oldest waiting query.
     """
-
-    IDLE_EXIT_S = 5.0
 
     def __init__(self, embed: Callable[[list[str]], np.ndarray], max_batch: int) -> None:
         self._embed = embed
         self._max = max_batch
-        self._waiting: list[tuple[str, Future[np.ndarray]]] = []
-        self._cond = threading.Condition()
-        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._waiting: list[_Pending] = []
+        self._busy = False  # someone is leading: running or about to run a batch
 
     def embed(self, text: str) -> np.ndarray:
-        future: Future[np.ndarray] = Future()
-        with self._cond:
-            self._waiting.append((text, future))
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._run, name="zhiku-query-embed", daemon=True)
-                self._worker.start()
-            self._cond.notify()
-        return future.result()
+        me = _Pending(text)
+        with self._lock:
+            self._waiting.append(me)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            me.done.wait()
+            if not me.promoted:
+                return me.result()
+        # Leading: the oldest waiting query is this one, so it is in the batch.
+        with self._lock:
+            batch = self._waiting[: self._max]
+            del self._waiting[: self._max]
+        try:
+            vectors = self._embed([p.text for p in batch])
+        except BaseException as exc:  # each caller of the batch gets the model's error
+            for p in batch:
+                p.error = exc
+        else:
+            for p, vector in zip(batch, vectors):
+                p.vector = vector
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].promoted = True
+                    self._waiting[0].done.set()
+                else:
+                    self._busy = False
+            for p in batch:
+                if p is not me:
+                    p.done.set()
+        return me.result()
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if not self._waiting:
-                    self._cond.wait(self.IDLE_EXIT_S)
-                    if not self._waiting:
-                        self._worker = None
-                        return
-                batch = self._waiting[: self._max]
-                del self._waiting[: self._max]
-            try:
-                vectors = self._embed([text for text, _ in batch])
-            except BaseException as exc:  # each caller gets the model's error
-                for _, future in batch:
-                    future.set_exception(exc)
-            else:
-                for (_, future), vector in zip(batch, vectors):
-                    future.set_result(vector)
+
+class _Pending:
+    """One query waiting in a batcher."""
+
+    __slots__ = ("text", "done", "promoted", "vector", "error")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.done = threading.Event()
+        self.promoted = False
+        self.vector: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+    def result(self) -> np.ndarray:
+        if self.error is not None:
+            raise self.error
+        assert self.vector is not None
+        return self.vector
 
 
 class _LRU:
