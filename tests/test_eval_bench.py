@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from zhiku.engine.errors import ConfigError, InvalidRequest, NotFound
+from zhiku.engine.llm.models import DEFAULT_GGUF
 from zhiku.eval.benchmarks import TASKS, get_task
 from zhiku.eval.benchmarks.agieval import normalize_cloze
 from zhiku.eval.benchmarks.base import pick
@@ -271,7 +272,7 @@ def test_parity_writes_lm_eval_tasks_with_the_same_prompt(tmp_path: Path) -> Non
     assert spec["doc_to_choice"] == [c.strip() for c in ours.choices]
 
 
-GGUF = Path(__file__).resolve().parents[1] / ".models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+GGUF = Path(__file__).resolve().parents[1] / ".models" / DEFAULT_GGUF
 
 
 @pytest.mark.integration

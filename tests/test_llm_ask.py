@@ -244,3 +244,36 @@ def test_chinese_questions_have_their_own_coverage_floor():
     assert not svc.ask(question).refused
     svc = service([], min_coverage_cjk=0.4)
     assert svc.ask(question).refusal_reason == "weak_retrieval"
+
+
+def test_answer_citing_only_an_off_question_source_is_refused_as_unsupported():
+    # Source [2] (the venue) matches "who won" far worse than [1]; an answer
+    # drawn from it alone is a misreading, so it is refused, not cited.
+    answer = service(["Santa Clara, California [2]."]).ask("Who won Super Bowl 50 for Denver?")
+    assert [s.hit.doc_id for s in answer.sources][:2] == ["sb50", "venue"]
+    assert answer.refused and answer.refusal_reason == "unsupported"
+    assert answer.citations == [] and answer.text == REFUSALS["en"]
+
+
+def test_citation_relevance_check_can_be_switched_off():
+    answer = service(["Santa Clara, California [2].", ], min_citation_relevance=0.0).ask("Who won Super Bowl 50 for Denver?")
+    assert not answer.refused and [c.doc_id for c in answer.citations] == ["venue"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["[1] Super Bowl 50", "[1] Super Bowl 50\n[2] Super Bowl 50", "[2]", "Who won Super Bowl 50? [1]"],
+)
+def test_header_echoes_and_restated_questions_are_not_answers(reply):
+    answer = service([reply]).ask("Who won Super Bowl 50?")
+    assert answer.refused and answer.refusal_reason == "model"
+
+
+def test_yes_no_answers_are_not_mistaken_for_restating_the_question():
+    from zhiku.engine.llm.ask import restates
+
+    assert restates("Who won Super Bowl 50? [1]", "Who won Super Bowl 50?")
+    assert not restates("Yes, Paris is the capital of France [3].", "Is Paris the capital of France?")
+    assert not restates("是的，巴黎是法国的首都。", "巴黎是法国的首都吗？")
+    assert restates("巴黎是法国的首都。", "巴黎是法国的首都吗？")
+    assert not restates("The Broncos [1].", "Who won Super Bowl 50?")

@@ -168,3 +168,58 @@ def test_pack_sources_compresses_each_source_to_its_share():
     sources = pack_sources(hits, 100, count_words, question="Who is the winner?", source_tokens=10)
     assert len(sources) == 3
     assert all(s.text.startswith("The winner is Denver.") and count_words(s.text) <= 10 for s in sources)
+
+
+def test_compress_weighs_rare_question_terms_over_common_ones():
+    from zhiku.engine.llm.context import compress
+
+    # "Tesla" is in every sentence; "pigeons" only in the one that answers.
+    text = ("Tesla was born in Smiljan. Tesla moved to New York. "
+            "Tesla fed the pigeons in the park every day. Tesla died in 1943.")
+    got = compress(text, "Where did Tesla feed the pigeons?", 10, count_words)
+    assert got.startswith("Tesla fed the pigeons in the park")
+
+
+def test_compress_keeps_the_matching_clause_of_an_over_long_sentence():
+    from zhiku.engine.llm.context import compress
+
+    text = ("After a long career in several countries, with many patents filed and lost, "
+            "and after the lab burned down, he finally settled in Colorado Springs.")
+    got = compress(text, "Where did he settle?", 8, count_words)
+    assert "settled in Colorado Springs." in got and count_words(got) <= 8
+
+
+def test_term_weights_are_idf_over_the_sentences_of_all_texts():
+    from zhiku.engine.llm.context import term_weights
+
+    weights = term_weights("Tesla pigeons", ["Tesla a. Tesla b.", "Tesla fed pigeons."])
+    assert weights["pigeon"] > weights["tesla"] > 0  # BM25 terms are stemmed
+
+
+def test_pack_sources_gives_the_first_source_its_own_share():
+    body = "Filler sentence here. The winner is Denver. More filler text follows. Extra words close it."
+    hits = [_hit(i, body) for i in range(3)]
+    sources = pack_sources(hits, 100, count_words, question="Who is the winner?", source_tokens=4, first_source_tokens=12)
+    assert count_words(sources[0].text) > 4 and count_words(sources[0].text) <= 12
+    assert all(count_words(s.text) <= 4 and "winner" in s.text for s in sources[1:])
+
+
+def test_attribute_refuses_to_cite_sources_that_miss_the_question():
+    sources = {1: "The Broncos won Super Bowl 50.", 2: "The stadium is in Santa Clara."}
+    relevance = {1: 1.0, 2: 0.2}
+    off = attribute("It is in Santa Clara [2].", "Who won Super Bowl 50?", sources, relevance=relevance, min_relevance=0.6)
+    assert off.misattributed and off.cited == [] and "[2]" not in off.text
+    on = attribute("The Broncos won [1].", "Who won Super Bowl 50?", sources, relevance=relevance, min_relevance=0.6)
+    assert not on.misattributed and on.cited == [1]
+    # Re-cited to a relevant source that supports the answer, rather than refused.
+    moved = attribute("The Broncos won [2].", "Who won Super Bowl 50?", sources, relevance=relevance, min_relevance=0.6)
+    assert moved.cited == [1] and "[1]" in moved.text and not moved.misattributed
+    assert attribute("It is in Santa Clara [2].", "Who won?", sources).cited == [2]  # no relevance: old rule
+
+
+def test_compress_picks_the_answering_chinese_sentence():
+    from zhiku.engine.llm.context import compress
+
+    text = "长城是中国古代的军事工程。长城全长两万多公里。每年有很多游客参观长城。"
+    got = compress(text, "长城全长多少公里？", 12, len)  # one token per character
+    assert got == "长城全长两万多公里。"

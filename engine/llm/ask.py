@@ -15,7 +15,7 @@ from langchain_core.output_parsers import StrOutputParser
 from zhiku.engine.errors import InvalidRequest
 from zhiku.engine.llm.answer import Answer, AskEvent, Citation
 from zhiku.engine.llm.chat_model import GeneratorChatModel, stream_text
-from zhiku.engine.llm.citations import attribute, best_snippet, content_tokens, coverage
+from zhiku.engine.llm.citations import attribute, best_snippet, content_tokens, coverage, strip_markers
 from zhiku.engine.llm.context import ParentOf, Source, format_sources, pack_sources
 from zhiku.engine.llm.options import AskSettings
 from zhiku.engine.llm.query_rewrite import QUERY_REWRITERS, Retriever
@@ -37,6 +37,34 @@ _MODEL_REFUSAL = re.compile(
 def says_not_found(text: str) -> bool:
     """Whether a model reply is a refusal rather than an answer."""
     return not text.strip() or bool(_MODEL_REFUSAL.search(text))
+
+
+def echoes_headers(text: str, sources: Sequence[Source]) -> bool:
+    """Whether a reply only repeats source headers ("[1] Title") instead of answering.
+
+    Small models sometimes copy the header line of a source; with the marker
+    removed what is left is a title, which answers nothing.
+    """
+    labels = {_plain(part) for src in sources for part in (src.hit.title, src.hit.section, src.header()) if part}
+    lines = [_plain(strip_markers(line)) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return not lines or all(line in labels for line in lines)
+
+
+_YES_NO = re.compile(r"^\W*(?:yes|no)\b|^\W*(?:是|否|不是|对|不对|不)", re.I)
+
+
+def restates(text: str, question: str) -> bool:
+    """Whether a reply only repeats the question: no content word of its own, and no yes/no."""
+    asked = set(content_tokens(question))
+    reply = strip_markers(text)
+    if not asked or _YES_NO.match(reply):
+        return False
+    return all(t in asked for t in content_tokens(reply))
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
 
 
 class AskChain:
@@ -120,10 +148,21 @@ class AskChain:
             yield AskEvent("token", piece)
         lap("generate_ms", t)
         raw = "".join(pieces).strip()
-        if says_not_found(raw):
+        if says_not_found(raw) or echoes_headers(raw, sources) or restates(raw, standalone):
             yield finish(REFUSALS[lang], True, "model", [], False)
             return
-        checked = attribute(raw, standalone, {src.n: src.text for src in sources}, s.min_support)
+        needles = content_tokens(standalone)
+        checked = attribute(
+            raw,
+            standalone,
+            {src.n: src.text for src in sources},
+            s.min_support,
+            relevance={src.n: coverage(needles, src.text) for src in sources} if needles else None,
+            min_relevance=s.min_citation_relevance,
+        )
+        if checked.misattributed:
+            yield finish(REFUSALS[lang], True, "unsupported", [], False)
+            return
         if not checked.grounded and s.refuse_ungrounded:
             yield finish(REFUSALS[lang], True, "ungrounded", [], False)
             return
@@ -149,7 +188,14 @@ class AskChain:
         # Leave room for the instructions, the question and the reply.
         budget = min(s.context_tokens, generator.context_window - s.answer_tokens - 256)
         return pack_sources(
-            hits, budget, generator.count_tokens, self.parent_of, top_k, question, s.source_tokens
+            hits,
+            budget,
+            generator.count_tokens,
+            self.parent_of,
+            top_k,
+            question,
+            s.source_tokens,
+            s.first_source_tokens,
         )
 
     def _gate(

@@ -2,14 +2,21 @@
 
 Attribution rule (what `attribute` does, in order):
 1. markers naming a source that does not exist are removed from the text;
-2. each source's *support* is the share of the answer's content words (those
+2. with `relevance` (how well each source matches the question), a source
+   below `min_relevance` times the best source's relevance cannot be cited:
+   an answer drawn from a passage that does not match the question is a
+   misreading, not an answer;
+3. each source's *support* is the share of the answer's content words (those
    not already in the question) that occur in it;
-3. a cited source is kept when its support is at least `min_support` and
-   within `ratio` of the best source's; weaker citations are dropped;
-4. if nothing cited survives (or nothing was cited) and the best-supported
-   source reaches `min_support`, the answer is attributed to it;
-5. if no source reaches `min_support`, the valid citations are kept as the
-   model wrote them and the answer is marked ungrounded.
+4. a cited source is kept when it can be cited, its support is at least
+   `min_support` and within `ratio` of the best citable source's; weaker
+   citations are dropped;
+5. if nothing cited survives (or nothing was cited) and the best-supported
+   citable source reaches `min_support`, the answer is attributed to it;
+6. otherwise, if the model cited only sources that cannot be cited, the
+   answer is `misattributed` (the caller refuses it); else the valid
+   citations are kept as the model wrote them and the answer is marked
+   ungrounded.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ class Attribution:
     cited: list[int]
     grounded: bool
     support: dict[int, float]
+    misattributed: bool = False
 
 
 def find_citations(text: str) -> list[int]:
@@ -112,18 +120,27 @@ def attribute(
     sources: dict[int, str],
     min_support: float = 0.5,
     ratio: float = 0.6,
+    relevance: dict[int, float] | None = None,
+    min_relevance: float = 0.0,
 ) -> Attribution:
     """Check the answer's citations against the sources (see the module docstring)."""
     valid = [n for n in find_citations(answer) if n in sources]
     text = rewrite_markers(answer, set(valid))
+    top = max(relevance.values(), default=0.0) if relevance else 0.0
+    citable = {n for n in sources if not relevance or relevance.get(n, 0.0) >= min_relevance * top}
     q = set(content_tokens(question))
     claim = content_tokens(strip_markers(text))
     novel = [t for t in claim if t not in q] or claim
     support = {n: coverage(novel, body) for n, body in sources.items()}
-    best = max(support, key=lambda n: support[n], default=None)
+    best = max(citable, key=lambda n: (support[n], -n), default=None)
     if best is None or support[best] < min_support:
-        return Attribution(text, valid, False, support)
-    keep = [n for n in valid if support[n] >= min_support and support[n] >= ratio * support[best]]
+        if valid and not citable.intersection(valid):
+            return Attribution(strip_markers(text), [], False, support, misattributed=True)
+        kept = [n for n in valid if n in citable]
+        if kept != valid:
+            text = rewrite_markers(text, set(kept))
+        return Attribution(text, kept, False, support)
+    keep = [n for n in valid if n in citable and support[n] >= min_support and support[n] >= ratio * support[best]]
     if not keep:
         keep = [best]
         text = _cite_instead(text, best)

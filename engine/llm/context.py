@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -39,26 +40,30 @@ def pack_sources(
     max_sources: int | None = None,
     question: str | None = None,
     source_tokens: int | None = None,
+    first_source_tokens: int | None = None,
 ) -> list[Source]:
     """Number hits [1]..[n] in rank order until the token budget is spent.
 
     With `parent_of`, a hit is replaced by its parent section when that fits;
     later hits from an already packed parent are skipped. A text longer than
-    `source_tokens` (or than what is left) is compressed to the sentences that
-    share most words with `question`; without a question only the first
-    source is cut (to a prefix), so the model always sees the best hit.
+    its share (`first_source_tokens` for the first source, `source_tokens` for
+    the others; None: whatever is left) is compressed to the passages nearest
+    `question` (see `compress`); without a question only the first source is
+    cut (to a prefix), so the model always sees the best hit.
     """
     sources: list[Source] = []
     seen: set[tuple[str, str]] = set()
     left = budget_tokens
+    weights = term_weights(question, [h.text for h in hits]) if question else None
     for hit in hits:
         if max_sources is not None and len(sources) >= max_sources:
             break
         key = (hit.doc_id, hit.section) if parent_of else (hit.doc_id, hit.chunk_id)
         if key in seen:
             continue
-        room = min(left, source_tokens + 8) if source_tokens else left
-        text = _fit(hit, room - 8, count_tokens, parent_of, question, first=not sources)
+        share = first_source_tokens if not sources and first_source_tokens else source_tokens
+        room = min(left, share + 8) if share else left
+        text = _fit(hit, room - 8, count_tokens, parent_of, question, weights, first=not sources)
         if text is None:
             continue
         sources.append(Source(len(sources) + 1, hit, text))
@@ -70,7 +75,13 @@ def pack_sources(
 
 
 def _fit(
-    hit: Hit, room: int, count_tokens: CountTokens, parent_of: ParentOf | None, question: str | None, first: bool
+    hit: Hit,
+    room: int,
+    count_tokens: CountTokens,
+    parent_of: ParentOf | None,
+    question: str | None,
+    weights: dict[str, float] | None,
+    first: bool,
 ) -> str | None:
     """The text to pack for a hit within `room` tokens, or None when nothing useful fits."""
     if room < 8:  # not even a short sentence fits
@@ -80,46 +91,85 @@ def _fit(
         if text and count_tokens(text) <= room:
             return text
     if question:
-        return compress(hit.text, question, room, count_tokens)
+        return compress(hit.text, question, room, count_tokens, weights)
     return truncate_to(hit.text, room, count_tokens) if first else None
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+_CLAUSE_END = re.compile(r"(?<=[,;:，；：、])\s*")
 
 
-def compress(text: str, question: str, budget_tokens: int, count_tokens: CountTokens) -> str:
-    """The sentences that share most content words with the question, in text order, within budget.
+def term_weights(question: str, texts: list[str]) -> dict[str, float]:
+    """IDF of each question term (BM25 terms: stemmed words, jieba words) over the texts' sentences.
 
-    Ties go to earlier sentences; gaps between kept sentences are marked " … ".
-    A best sentence longer than the budget is cut to a prefix.
+    Terms that occur in every sentence (the article's subject) weigh little;
+    rare ones, which point at the sentence that answers, weigh most.
     """
-    from zhiku.engine.llm.citations import content_tokens
+    from zhiku.engine.tokenize import tokenize
 
-    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
-    if not sentences:
+    wanted = set(tokenize(question))
+    units = [set(tokenize(s)) & wanted for text in texts for s in _sentences(text)]
+    n = len(units)
+    return {
+        term: math.log(1 + (n - df + 0.5) / (df + 0.5))
+        for term in wanted
+        for df in [sum(term in unit for unit in units)]
+    }
+
+
+def compress(
+    text: str,
+    question: str,
+    budget_tokens: int,
+    count_tokens: CountTokens,
+    weights: dict[str, float] | None = None,
+) -> str:
+    """The passages that best match the question, in text order, within budget.
+
+    Passages are sentences; a sentence longer than the budget is split into
+    clauses, so the matching part of a long sentence survives rather than its
+    prefix. A passage scores the summed `weights` (IDF, see `term_weights`;
+    computed over this text alone when not given) of the question terms it
+    holds. The best passage is kept first, then the others by score, nearest
+    the best one among equals (answers sit close by). Gaps between kept
+    passages are marked " … ". A best passage still over budget is cut to a prefix.
+    """
+    from zhiku.engine.tokenize import tokenize
+
+    passages = [p for s in _sentences(text) for p in _split_long(s, budget_tokens, count_tokens)]
+    if not passages:
         return ""
-    wanted = set(content_tokens(question))
-    overlap = [len(wanted.intersection(content_tokens(s))) for s in sentences]
-    best = max(range(len(sentences)), key=lambda i: (overlap[i], -i))
-    # Best sentences first; among equals, those nearest the best one (answers sit
-    # close by), the one after it before the one before it.
-    order = sorted(range(len(sentences)), key=lambda i: (-overlap[i], abs(i - best), i < best))
+    weights = weights if weights is not None else term_weights(question, [text])
+    scores = [sum(weights.get(t, 0.0) for t in set(tokenize(p))) for p in passages]
+    best = max(range(len(passages)), key=lambda i: (scores[i], -i))
+    order = sorted(range(len(passages)), key=lambda i: (-scores[i], abs(i - best), i < best))
     kept: list[int] = []
     for i in order:
         candidate = sorted(kept + [i])
-        if count_tokens(_join(sentences, candidate)) <= budget_tokens:
+        if count_tokens(_join(passages, candidate)) <= budget_tokens:
             kept = candidate
     if not kept:
-        return truncate_to(sentences[best], budget_tokens, count_tokens)
-    return _join(sentences, kept)
+        return truncate_to(passages[best], budget_tokens, count_tokens)
+    return _join(passages, kept)
 
 
-def _join(sentences: list[str], kept: list[int]) -> str:
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _split_long(sentence: str, budget_tokens: int, count_tokens: CountTokens) -> list[str]:
+    """The sentence, or its clauses when it alone is over budget."""
+    if count_tokens(sentence) <= budget_tokens:
+        return [sentence]
+    return [c.strip() for c in _CLAUSE_END.split(sentence) if c.strip()] or [sentence]
+
+
+def _join(passages: list[str], kept: list[int]) -> str:
     parts = []
     for pos, i in enumerate(kept):
         if pos and i != kept[pos - 1] + 1:
             parts.append("…")
-        parts.append(sentences[i])
+        parts.append(passages[i])
     return " ".join(parts)
 
 

@@ -52,6 +52,7 @@ class LlamaCppGenerator(Generator):
                 n_threads=self.threads,
                 n_threads_batch=self.threads,
                 n_batch=512,
+                flash_attn=True,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:

