@@ -277,3 +277,13 @@ def test_yes_no_answers_are_not_mistaken_for_restating_the_question():
     assert not restates("是的，巴黎是法国的首都。", "巴黎是法国的首都吗？")
     assert restates("巴黎是法国的首都。", "巴黎是法国的首都吗？")
     assert not restates("The Broncos [1].", "Who won Super Bowl 50?")
+
+
+def test_a_title_given_as_the_answer_is_not_a_header_echo():
+    from zhiku.engine.llm.ask import echoes_headers
+    from zhiku.engine.llm.context import Source
+
+    sources = [Source(1, CORPUS[2], "Paris is the capital and largest city of France.")]
+    assert echoes_headers("[1] Paris", sources) and echoes_headers("[1]", sources) and echoes_headers("", sources)
+    assert not echoes_headers("Paris [1].", sources)
+    assert not echoes_headers("[1] Paris is the capital.", sources)

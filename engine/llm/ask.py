@@ -40,15 +40,15 @@ def says_not_found(text: str) -> bool:
 
 
 def echoes_headers(text: str, sources: Sequence[Source]) -> bool:
-    """Whether a reply only repeats source headers ("[1] Title") instead of answering.
+    """Whether a reply only repeats source header lines ("[1] Title") or bare markers.
 
-    Small models sometimes copy the header line of a source; with the marker
-    removed what is left is a title, which answers nothing.
+    Small models sometimes copy a source's header instead of answering. Only
+    the header's own form counts (marker first, then that source's label), so
+    "Paris [1]" is an answer even when source [1] is titled "Paris".
     """
-    labels = {_plain(part) for src in sources for part in (src.hit.title, src.hit.section, src.header()) if part}
-    lines = [_plain(strip_markers(line)) for line in text.splitlines()]
-    lines = [line for line in lines if line]
-    return not lines or all(line in labels for line in lines)
+    headers = {_plain(src.header()) for src in sources}
+    lines = [line for line in text.splitlines() if line.strip()]
+    return all(not strip_markers(line) or _plain(line) in headers for line in lines)
 
 
 _YES_NO = re.compile(r"^\W*(?:yes|no)\b|^\W*(?:是|否|不是|对|不对|不)", re.I)
