@@ -5,7 +5,7 @@ from articles left out of it. Reports EM and F1 (official SQuAD normalisation),
 citation precision (a cited chunk contains a gold answer), refusal rates, time
 to first token and total time. Citation precision is reported twice: on the
 packed text the model read (strict: the answer had to be in front of it) and
-on the whole chunk the citation points to (the issue's definition). `--gate-only` skips the model and shows how the
+on the whole chunk the citation points to. `--gate-only` skips the model and shows how the
 retrieval gate separates the two groups (to calibrate `min_coverage`);
 `--rewrite-eval` measures multi-query / HyDE retrieval with the eval metrics.
 
@@ -20,8 +20,8 @@ import json
 import random
 import statistics
 import sys
-from collections import Counter
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-rewrite", default="none", choices=["none", "multi-query", "hyde"])
     parser.add_argument("--min-coverage", type=float, default=None)
     parser.add_argument("--context-tokens", type=int, default=None)
+    parser.add_argument("--first-source-tokens", type=int, default=None)
     parser.add_argument("--source-tokens", type=int, default=None)
+    parser.add_argument("--min-citation-relevance", type=float, default=None)
     parser.add_argument("--answer-tokens", type=int, default=None)
     parser.add_argument("--gate-only", action="store_true")
     parser.add_argument("--summarize-rows", type=Path, default=None, help="summarize a (partial) rows file and exit")
@@ -233,7 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(embed__threads=1, llm__threads=args.threads)
     kb = open_index(reduced, RESULTS / "cache" / "answer-quality", settings)
     ask = AskSettings(top_k=args.top_k, query_rewrite=args.query_rewrite)
-    chosen = {"answer_tokens": args.answer_tokens, "min_coverage": args.min_coverage, "context_tokens": args.context_tokens, "source_tokens": args.source_tokens}
+    chosen = {
+        "answer_tokens": args.answer_tokens,
+        "min_coverage": args.min_coverage,
+        "context_tokens": args.context_tokens,
+        "first_source_tokens": args.first_source_tokens,
+        "source_tokens": args.source_tokens,
+        "min_citation_relevance": args.min_citation_relevance,
+    }
     ask = ask.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     service = LLMService.from_settings(
         settings, kb.search, kb.get_document, ask=ask, dense_floors=kb.embedder.relevance_floors

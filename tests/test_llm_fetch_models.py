@@ -116,17 +116,28 @@ def test_requantize_writes_a_checked_copy_once(fetch, quantizer, tmp_path, capsy
     assert len(fake.calls) == 1 and "already made" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("payload, status, why", [(b"other", 0, "got sha256"), (b"", 1, "returned 1")])
-def test_requantize_failure_leaves_no_file(fetch, quantizer, tmp_path, payload, status, why):
+def test_requantize_failure_leaves_no_file(fetch, quantizer, tmp_path):
     from zhiku.engine.llm.models import Requantized
 
     source = tmp_path / "src.gguf"
     source.write_bytes(b"q4")
-    quantizer(payload, status)
+    quantizer(b"", status=1)
     copy = Requantized("out.gguf", "src", "Q8_0", hashlib.sha256(b"q8 weights").hexdigest())
-    with pytest.raises(fetch.FetchError, match=why):
+    with pytest.raises(fetch.FetchError, match="returned 1"):
         fetch.requantize(copy, source, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.gguf"]
+
+
+def test_requantize_keeps_a_copy_with_another_hash_and_warns(fetch, quantizer, tmp_path, capsys):
+    from zhiku.engine.llm.models import Requantized
+
+    source = tmp_path / "src.gguf"
+    source.write_bytes(b"q4")
+    quantizer(b"rounded differently")
+    copy = Requantized("out.gguf", "src", "Q8_0", hashlib.sha256(b"q8 weights").hexdigest())
+    target = fetch.requantize(copy, source, tmp_path)
+    assert target.read_bytes() == b"rounded differently"
+    assert "warning" in capsys.readouterr().err
 
 
 def test_the_default_model_is_the_requantized_copy_of_the_shipped_one():

@@ -66,7 +66,7 @@ class AskResponse(BaseModel):
     answer: str
     citations: list[CitationOut]
     refused: bool
-    # no_results | weak_retrieval | off_topic (before the model) | model | ungrounded
+    # no_results | weak_retrieval | off_topic (before the model) | model | unsupported | ungrounded
     refusal_reason: str | None = None
     sources: list[SourceOut] = []
     language: str = ""

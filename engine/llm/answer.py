@@ -34,7 +34,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     sources: list[Source] = field(default_factory=list)
     grounded: bool = False
-    refusal_reason: str | None = None  # no_results | weak_retrieval | off_topic | model | ungrounded
+    refusal_reason: str | None = None  # no_results | weak_retrieval | off_topic | model | unsupported | ungrounded
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (sources reduced to their hit identities)."""

@@ -43,24 +43,37 @@ def echoes_headers(text: str, sources: Sequence[Source]) -> bool:
     """Whether a reply only repeats source header lines ("[1] Title") or bare markers.
 
     Small models sometimes copy a source's header instead of answering. Only
-    the header's own form counts (marker first, then that source's label), so
-    "Paris [1]" is an answer even when source [1] is titled "Paris".
+    the header's own form counts (a marker first, then that source's label),
+    so "Paris [1]" is an answer even when source [1] is titled "Paris".
     """
     headers = {_plain(src.header()) for src in sources}
     lines = [line for line in text.splitlines() if line.strip()]
-    return all(not strip_markers(line) or _plain(line) in headers for line in lines)
+    return all(
+        not strip_markers(line) or (_LEADING_MARKER.match(line) and _plain(line) in headers) for line in lines
+    )
 
 
-_YES_NO = re.compile(r"^\W*(?:yes|no)\b|^\W*(?:是|否|不是|对|不对|不)", re.I)
+_LEADING_MARKER = re.compile(r"\s*[\[【]\s*\d")
+# Questions answered by confirming them: "Is Paris the capital?" "巴黎是首都吗？"
+_YES_NO_QUESTION = re.compile(
+    r"^\W*(?:is|are|was|were|am|do|does|did|can|could|will|would|shall|should|has|have|had|may|might|must)\b"
+    r"|吗\W*$|是否|还是|是不是|有没有",
+    re.I,
+)
 
 
 def restates(text: str, question: str) -> bool:
-    """Whether a reply only repeats the question: no content word of its own, and no yes/no."""
-    asked = set(content_tokens(question))
-    reply = strip_markers(text)
-    if not asked or _YES_NO.match(reply):
+    """Whether a reply only repeats the question instead of answering it.
+
+    That is: it adds no content word of its own and repeats most (80 %) of the
+    question's. Yes/no and either-or questions are exempt, since confirming
+    one can repeat it word for word.
+    """
+    asked = content_tokens(question)
+    reply = content_tokens(strip_markers(text))
+    if not asked or not reply or _YES_NO_QUESTION.search(question.strip()):
         return False
-    return all(t in asked for t in content_tokens(reply))
+    return set(reply) <= set(asked) and coverage(asked, strip_markers(text)) >= 0.8
 
 
 def _plain(text: str) -> str:
@@ -157,7 +170,8 @@ class AskChain:
             standalone,
             {src.n: src.text for src in sources},
             s.min_support,
-            relevance={src.n: coverage(needles, src.text) for src in sources} if needles else None,
+            # Judged on the whole chunk: the packed text of a lower-ranked source is a clause.
+            relevance={src.n: coverage(needles, src.hit.text) for src in sources} if needles else None,
             min_relevance=s.min_citation_relevance,
         )
         if checked.misattributed:

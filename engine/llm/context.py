@@ -47,7 +47,8 @@ def pack_sources(
     With `parent_of`, a hit is replaced by its parent section when that fits;
     later hits from an already packed parent are skipped. A text longer than
     its share (`first_source_tokens` for the first source, `source_tokens` for
-    the others; None: whatever is left) is compressed to the passages nearest
+    the others and for the first when `first_source_tokens` is None; None
+    there: whatever is left) is compressed to the passages nearest
     `question` (see `compress`); without a question only the first source is
     cut (to a prefix), so the model always sees the best hit.
     """
@@ -96,7 +97,7 @@ def _fit(
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
-_CLAUSE_END = re.compile(r"(?<=[,;:，；：、])\s*")
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+|(?<=[，；：、])")  # "1,234" stays whole
 
 
 def term_weights(question: str, texts: list[str]) -> dict[str, float]:
@@ -130,9 +131,9 @@ def compress(
     clauses, so the matching part of a long sentence survives rather than its
     prefix. A passage scores the summed `weights` (IDF, see `term_weights`;
     computed over this text alone when not given) of the question terms it
-    holds. The best passage is kept first, then the others by score, nearest
-    the best one among equals (answers sit close by). Gaps between kept
-    passages are marked " … ". A best passage still over budget is cut to a prefix.
+    holds. The best passage is kept first (cut to a prefix if it alone is
+    still over budget), then the others by score, nearest the best one among
+    equals (answers sit close by). Gaps between kept passages are marked " … ".
     """
     from zhiku.engine.tokenize import tokenize
 
@@ -142,15 +143,14 @@ def compress(
     weights = weights if weights is not None else term_weights(question, [text])
     scores = [sum(weights.get(t, 0.0) for t in set(tokenize(p))) for p in passages]
     best = max(range(len(passages)), key=lambda i: (scores[i], -i))
+    passages[best] = truncate_to(passages[best], budget_tokens, count_tokens)
     order = sorted(range(len(passages)), key=lambda i: (-scores[i], abs(i - best), i < best))
     kept: list[int] = []
     for i in order:
         candidate = sorted(kept + [i])
         if count_tokens(_join(passages, candidate)) <= budget_tokens:
             kept = candidate
-    if not kept:
-        return truncate_to(passages[best], budget_tokens, count_tokens)
-    return _join(passages, kept)
+    return _join(passages, kept) if kept else passages[best]
 
 
 def _sentences(text: str) -> list[str]:
@@ -174,13 +174,14 @@ def _join(passages: list[str], kept: list[int]) -> str:
 
 
 def truncate_to(text: str, budget_tokens: int, count_tokens: CountTokens) -> str:
-    """The longest prefix (cut at a space when possible) that fits the budget."""
+    """The longest prefix (cut at a space when possible) that fits the budget with its " …"."""
     if count_tokens(text) <= budget_tokens:
         return text
+    room = budget_tokens - count_tokens(" …")
     lo, hi = 0, len(text)
     while lo < hi:  # binary search on characters; token counts are monotone enough
         mid = (lo + hi + 1) // 2
-        if count_tokens(text[:mid]) <= budget_tokens:
+        if count_tokens(text[:mid]) <= room:
             lo = mid
         else:
             hi = mid - 1
