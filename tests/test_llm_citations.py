@@ -216,6 +216,12 @@ def test_attribute_refuses_to_cite_sources_that_miss_the_question():
     # Re-cited to a relevant source that supports the answer, rather than refused.
     moved = attribute("The Broncos won [2].", "Who won Super Bowl 50?", sources, relevance=relevance, min_relevance=0.6)
     assert moved.cited == [1] and "[1]" in moved.text and not moved.misattributed
+    # Uncited, and supported only by the source that misses the question: a misreading too.
+    uncited = attribute("It is in Santa Clara.", "Who won Super Bowl 50?", sources, relevance=relevance, min_relevance=0.6)
+    assert uncited.misattributed and uncited.cited == []
+    # Supported nowhere: kept as ungrounded, not misattributed.
+    nowhere = attribute("It was sunny.", "Who won Super Bowl 50?", sources, relevance=relevance, min_relevance=0.6)
+    assert not nowhere.misattributed and not nowhere.grounded
     assert attribute("It is in Santa Clara [2].", "Who won?", sources).cited == [2]  # no relevance: old rule
 
 

@@ -170,8 +170,11 @@ class AskChain:
             standalone,
             {src.n: src.text for src in sources},
             s.min_support,
-            # Judged on the whole chunk: the packed text of a lower-ranked source is a clause.
-            relevance={src.n: coverage(needles, src.hit.text) for src in sources} if needles else None,
+            # Judged on what the model read. Lower-ranked sources are packed as a
+            # clause or two, so citing one needs that clause to match the question
+            # about as well as the best source: on squad-dev the model's citations
+            # of sources [2]-[5] were right 3 times in 29 (to [1]: 69 in 73).
+            relevance={src.n: coverage(needles, src.text) for src in sources} if needles else None,
             min_relevance=s.min_citation_relevance,
         )
         if checked.misattributed:

@@ -13,10 +13,10 @@ Attribution rule (what `attribute` does, in order):
    citations are dropped;
 5. if nothing cited survives (or nothing was cited) and the best-supported
    citable source reaches `min_support`, the answer is attributed to it;
-6. otherwise, if the model cited only sources that cannot be cited, the
-   answer is `misattributed` (the caller refuses it); else the valid
-   citations are kept as the model wrote them and the answer is marked
-   ungrounded.
+6. otherwise, if the answer is supported only by sources that cannot be
+   cited, or the model cited only such sources, the answer is
+   `misattributed` (the caller refuses it); else the valid citations are
+   kept as the model wrote them and the answer is marked ungrounded.
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ def attribute(
     support = {n: coverage(novel, body) for n, body in sources.items()}
     best = max(citable, key=lambda n: (support[n], -n), default=None)
     if best is None or support[best] < min_support:
-        if valid and not citable.intersection(valid):
+        supported_elsewhere = max(support.values(), default=0.0) >= min_support
+        if supported_elsewhere or (valid and not citable.intersection(valid)):
             return Attribution(strip_markers(text), [], False, support, misattributed=True)
         kept = [n for n in valid if n in citable]
         if kept != valid:
