@@ -15,7 +15,14 @@ from langchain_core.output_parsers import StrOutputParser
 from zhiku.engine.errors import InvalidRequest
 from zhiku.engine.llm.answer import Answer, AskEvent, Citation
 from zhiku.engine.llm.chat_model import GeneratorChatModel, stream_text
-from zhiku.engine.llm.citations import attribute, best_snippet, content_tokens, coverage, strip_markers
+from zhiku.engine.llm.citations import (
+    attribute,
+    best_snippet,
+    content_tokens,
+    coverage,
+    starts_with_marker,
+    strip_markers,
+)
 from zhiku.engine.llm.context import ParentOf, Source, format_sources, pack_sources
 from zhiku.engine.llm.options import AskSettings
 from zhiku.engine.llm.query_rewrite import QUERY_REWRITERS, Retriever
@@ -49,11 +56,10 @@ def echoes_headers(text: str, sources: Sequence[Source]) -> bool:
     headers = {_plain(src.header()) for src in sources}
     lines = [line for line in text.splitlines() if line.strip()]
     return all(
-        not strip_markers(line) or (_LEADING_MARKER.match(line) and _plain(line) in headers) for line in lines
+        not strip_markers(line) or (starts_with_marker(line) and _plain(line) in headers) for line in lines
     )
 
 
-_LEADING_MARKER = re.compile(r"\s*[\[【]\s*\d")
 # Questions answered by confirming them: "Is Paris the capital?" "巴黎是首都吗？"
 _YES_NO_QUESTION = re.compile(
     r"^\W*(?:is|are|was|were|am|do|does|did|can|could|will|would|shall|should|has|have|had|may|might|must)\b"
@@ -147,7 +153,11 @@ class AskChain:
                 Answer(text, cites, refused, question, standalone, lang, timings, sources, grounded, reason),
             )
 
-        gate = self._gate(standalone, lang, hits, sources, filters)
+        # How well each packed source matches the question: the gate needs the
+        # best one, the citation check all of them.
+        needles = content_tokens(standalone)
+        relevance = {src.n: coverage(needles, src.text) for src in sources} if needles else None
+        gate = self._gate(standalone, lang, hits, sources, relevance, filters)
         if gate is not None:
             yield finish(REFUSALS[lang], True, gate, [], False)
             return
@@ -164,7 +174,6 @@ class AskChain:
         if says_not_found(raw) or echoes_headers(raw, sources) or restates(raw, standalone):
             yield finish(REFUSALS[lang], True, "model", [], False)
             return
-        needles = content_tokens(standalone)
         checked = attribute(
             raw,
             standalone,
@@ -174,7 +183,7 @@ class AskChain:
             # clause or two, so citing one needs that clause to match the question
             # about as well as the best source: on squad-dev the model's citations
             # of sources [2]-[5] were right 3 times in 29 (to [1]: 69 in 73).
-            relevance={src.n: coverage(needles, src.text) for src in sources} if needles else None,
+            relevance=relevance,
             min_relevance=s.min_citation_relevance,
         )
         if checked.misattributed:
@@ -216,7 +225,13 @@ class AskChain:
         )
 
     def _gate(
-        self, question: str, lang: Lang, hits: list[Hit], sources: list[Source], filters: Mapping[str, Any] | None
+        self,
+        question: str,
+        lang: Lang,
+        hits: list[Hit],
+        sources: list[Source],
+        relevance: Mapping[int, float] | None,
+        filters: Mapping[str, Any] | None,
     ) -> str | None:
         """Why retrieval is too weak to answer from, or None when it is good enough."""
         if not sources:
@@ -224,9 +239,8 @@ class AskChain:
         s = self.settings
         if s.min_score is not None and hits[0].score < s.min_score:
             return "weak_retrieval"
-        needles = content_tokens(question)
         floor = s.min_coverage_cjk if lang == "zh" else s.min_coverage
-        if needles and max(coverage(needles, src.text) for src in sources) < floor:
+        if relevance and max(relevance.values()) < floor:
             return "weak_retrieval"
         dense_floor = s.min_dense_score if s.min_dense_score is not None else self.dense_floors.get(lang)
         if s.dense_gate and dense_floor is not None:

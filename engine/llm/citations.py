@@ -150,9 +150,19 @@ def attribute(
     return Attribution(text, keep, True, support)
 
 
+def split_sentences(text: str) -> list[str]:
+    """The text's sentences (split after . ! ? and their CJK forms), stripped, none empty."""
+    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+
+
+def starts_with_marker(text: str) -> bool:
+    """Whether the text begins with a citation marker such as [1]."""
+    return bool(_MARKER.match(text.lstrip()))
+
+
 def best_snippet(source_text: str, answer: str, max_chars: int = 240) -> str:
     """The source sentence that shares most words with the answer, trimmed."""
-    sentences = [s for s in _SENTENCE.split(source_text) if s.strip()] or [source_text]
+    sentences = split_sentences(source_text) or [source_text]
     claim = content_tokens(strip_markers(answer))
     best = max(sentences, key=lambda s: coverage(claim, s)) if claim else sentences[0]
     best = best.strip()

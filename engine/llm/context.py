@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
+from zhiku.engine.llm.citations import split_sentences
 from zhiku.engine.types import Hit
 
 CountTokens = Callable[[str], int]
@@ -96,8 +98,15 @@ def _fit(
     return truncate_to(hit.text, room, count_tokens) if first else None
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+|(?<=[，；：、])")  # "1,234" stays whole
+
+
+@lru_cache(maxsize=4096)
+def _terms(text: str) -> frozenset[str]:
+    """The text's BM25 terms; cached, as `term_weights` and `compress` see the same sentences."""
+    from zhiku.engine.tokenize import tokenize
+
+    return frozenset(tokenize(text))
 
 
 def term_weights(question: str, texts: list[str]) -> dict[str, float]:
@@ -106,10 +115,8 @@ def term_weights(question: str, texts: list[str]) -> dict[str, float]:
     Terms that occur in every sentence (the article's subject) weigh little;
     rare ones, which point at the sentence that answers, weigh most.
     """
-    from zhiku.engine.tokenize import tokenize
-
-    wanted = set(tokenize(question))
-    units = [set(tokenize(s)) & wanted for text in texts for s in _sentences(text)]
+    wanted = _terms(question)
+    units = [_terms(s) & wanted for text in texts for s in split_sentences(text)]
     n = len(units)
     return {
         term: math.log(1 + (n - df + 0.5) / (df + 0.5))
@@ -135,13 +142,11 @@ def compress(
     still over budget), then the others by score, nearest the best one among
     equals (answers sit close by). Gaps between kept passages are marked " … ".
     """
-    from zhiku.engine.tokenize import tokenize
-
-    passages = [p for s in _sentences(text) for p in _split_long(s, budget_tokens, count_tokens)]
+    passages = [p for s in split_sentences(text) for p in _split_long(s, budget_tokens, count_tokens)]
     if not passages:
         return ""
     weights = weights if weights is not None else term_weights(question, [text])
-    scores = [sum(weights.get(t, 0.0) for t in set(tokenize(p))) for p in passages]
+    scores = [sum(weights.get(t, 0.0) for t in _terms(p)) for p in passages]
     best = max(range(len(passages)), key=lambda i: (scores[i], -i))
     passages[best] = truncate_to(passages[best], budget_tokens, count_tokens)
     order = sorted(range(len(passages)), key=lambda i: (-scores[i], abs(i - best), i < best))
@@ -151,10 +156,6 @@ def compress(
         if count_tokens(_join(passages, candidate)) <= budget_tokens:
             kept = candidate
     return _join(passages, kept) if kept else passages[best]
-
-
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 def _split_long(sentence: str, budget_tokens: int, count_tokens: CountTokens) -> list[str]:
