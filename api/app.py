@@ -23,7 +23,7 @@ from zhiku.api.metrics import Metrics, MetricsMiddleware
 from zhiku.api.routers import BODY_SCHEMAS, ROUTERS
 from zhiku.api.security import check_binding
 from zhiku.api.services import Services
-from zhiku.engine.service import Engine
+from zhiku.engine.engine import Engine
 from zhiku.engine.settings import Settings, load_settings
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from zhiku.api.limits import LLMGate
 from zhiku.api.metrics import Metrics
 from zhiku.api.security import KeyStore
 from zhiku.engine.errors import ZhikuError
-from zhiku.engine.service import Engine
+from zhiku.engine.engine import Engine
 from zhiku.engine.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class Services:
     def llm(self, collection: str | None) -> "LLMService":
         """LLM abilities, grounded in `collection` (or in nothing when None)."""
         from zhiku.engine.llm.service import LLMService
-        from zhiku.engine.rerank import build_reranker
+        from zhiku.engine.llm.rerank import build_reranker
 
         kb = self.kb(collection) if collection is not None else None
         generator = self.generator

@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summarize(rows), indent=2))
         return 0
 
-    from zhiku.engine.llm.options import AskSettings
+    from zhiku.engine.settings import AskSettings
     from zhiku.engine.llm.service import LLMService
     from zhiku.engine.settings import load_settings
     from zhiku.eval.beir import load_beir

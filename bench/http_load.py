@@ -43,7 +43,7 @@ def pct(values: list[float], q: float) -> float:
 
 def build(data_dir: Path, collection: str, size: int, env: dict[str, str]) -> None:
     """Write `size` chunks with precomputed embeddings, then optimize (skipped if present)."""
-    from zhiku.engine.service import Engine
+    from zhiku.engine.engine import Engine
     from zhiku.engine.types import Chunk
 
     settings = load_settings(data_dir=data_dir, embed={"backend": env.get("ZHIKU_EMBED__BACKEND", "sentence-transformers")})
@@ -74,7 +74,7 @@ def build(data_dir: Path, collection: str, size: int, env: dict[str, str]) -> No
 def remove_live(data_dir: Path, collection: str, env: dict[str, str]) -> None:
     """Drop the documents the ingest phase added, so the next run finds the same collection."""
     from zhiku.engine.filters import parse_filters
-    from zhiku.engine.service import Engine
+    from zhiku.engine.engine import Engine
 
     settings = load_settings(data_dir=data_dir, embed={"backend": env.get("ZHIKU_EMBED__BACKEND", "sentence-transformers")})
     engine = Engine(settings)

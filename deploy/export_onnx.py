@@ -10,7 +10,7 @@ from pathlib import Path
 
 from zhiku.engine.embedders.onnx_export import export
 from zhiku.engine.embedders.sentence_transformers import ONNX_FILE, default_model_path
-from zhiku.engine.llm.models import REPO_ROOT
+from zhiku.engine.models import REPO_ROOT
 
 
 def main() -> int:

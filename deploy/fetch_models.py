@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from zhiku.engine.llm.models import MODEL_SPECS, REPO_ROOT, REQUANTIZED, ModelSpec, Requantized
+from zhiku.engine.models import MODEL_SPECS, REPO_ROOT, REQUANTIZED, ModelSpec, Requantized
 
 CHUNK = 8 * 1024 * 1024
 

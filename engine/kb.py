@@ -6,28 +6,34 @@ import functools
 import hashlib
 import json
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from zhiku.engine.aio import run_in_thread
-from zhiku.engine.bm25 import encode_document, encode_query
+from zhiku.engine.bm25 import encode_document
 from zhiku.engine.errors import ConfigError, InvalidRequest, NotFound
 from zhiku.engine.filters import Match, MatchAny, parse_filters
-from zhiku.engine.fusion import FUSIONS
 from zhiku.engine.manifest import check_compatible, length_stats, new_manifest
-from zhiku.engine.service import Engine
+from zhiku.engine.engine import Engine
 from zhiku.engine.settings import Settings, load_settings
+from zhiku.engine.search import MODES, Searcher, SearchRequest
 from zhiku.engine.stores.base import CollectionSpec
 from zhiku.engine.textsplit import split_text
 from zhiku.engine.tokenize import tokenize
-from zhiku.engine.types import Chunk, Hit, Point, ScoredPoint
+from zhiku.engine.types import Chunk, Hit, Point
 
-MODES = ("hybrid", "dense", "bm25")
+if TYPE_CHECKING:
+    from zhiku.engine.llm.answer import Answer, AskEvent
+    from zhiku.engine.llm.ask import History
+    from zhiku.engine.llm.classify import Classification, Example, Labels
+    from zhiku.engine.llm.extract import Extraction, Schema
+    from zhiku.engine.llm.service import LLMService
+
+__all__ = ["MODES", "Document", "KnowledgeBase", "content_hash", "indexed_text", "point_id"]
 _POINT_NS = uuid.UUID("6f1c2a4e-3b7d-4e59-9a53-0d8e7c1b2a90")
 
 
@@ -101,6 +107,7 @@ class KnowledgeBase:
         self.store = engine.store
         self.embedder = engine.embedder
         self.collection = collection
+        self.searcher = Searcher(self.store, self.embedder, collection, engine.leg_pool)
         self._write_lock = threading.Lock()
         self._closed = False
         exists = self.store.has_collection(collection)
@@ -284,70 +291,8 @@ class KnowledgeBase:
         alpha: float | None = None,
     ) -> tuple[list[Hit], dict[str, float]]:
         """Search and also return per-stage timings in milliseconds."""
-        r = self.settings.retrieval
-        top_k = r.top_k if top_k is None else top_k
-        mode = mode or r.mode
-        fusion = fusion or r.fusion
-        alpha = r.alpha if alpha is None else alpha
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidRequest("query must be a non-empty string")
-        if not 1 <= top_k <= r.max_top_k:
-            raise InvalidRequest(f"top_k must be between 1 and {r.max_top_k}")
-        if mode not in MODES:
-            raise InvalidRequest(f"mode must be one of {MODES}")
-        if fusion not in FUSIONS:
-            raise InvalidRequest(f"fusion must be one of {sorted(FUSIONS)}")
-        if not 0.0 <= alpha <= 1.0:
-            raise InvalidRequest("alpha must be between 0 and 1")
-        conditions = parse_filters(filters)
-        limit = max(r.prefetch, top_k) if mode == "hybrid" else top_k
-        timings: dict[str, float] = {}
-        # Fusion needs only ids and scores: hybrid legs skip payloads, and the
-        # store reads them once, for the fused top_k.
-        with_payload = mode != "hybrid"
-        legs: dict[str, list[ScoredPoint]] = {"dense": [], "bm25": []}
-        t0 = time.perf_counter()
-
-        def dense_leg() -> None:
-            vector = self.embedder.embed_query(query)
-            t1 = time.perf_counter()
-            timings["embed_ms"] = (t1 - t0) * 1000
-            legs["dense"] = self.store.query_dense(self.collection, vector, limit, conditions, with_payload)
-            timings["dense_ms"] = (time.perf_counter() - t1) * 1000
-
-        def bm25_leg() -> None:
-            t2 = time.perf_counter()
-            terms = tokenize(query)
-            if terms:
-                legs["bm25"] = self.store.query_sparse(
-                    self.collection, encode_query(terms), limit, conditions, with_payload
-                )
-            timings["bm25_ms"] = (time.perf_counter() - t2) * 1000
-
-        if mode == "hybrid":
-            # The legs overlap: the model and the engine release the GIL.
-            pending = self.engine.leg_pool.submit(dense_leg)
-            bm25_leg()
-            pending.result()
-        else:
-            (dense_leg if mode == "dense" else bm25_leg)()
-        if mode != "hybrid":
-            hits = [Hit.from_payload(p.payload, p.score) for p in legs[mode][:top_k]]
-            timings["total_ms"] = (time.perf_counter() - t0) * 1000
-            return hits, timings
-        t3 = time.perf_counter()
-        extra = {"k": r.rrf_k} if fusion == "rrf" else {"alpha": alpha} if fusion == "convex" else {}
-        ranked = FUSIONS[fusion](
-            [(p.id, p.score) for p in legs["dense"]], [(p.id, p.score) for p in legs["bm25"]], top_k, **extra
-        )
-        timings["fusion_ms"] = (time.perf_counter() - t3) * 1000
-        t4 = time.perf_counter()
-        payloads = dict(self.store.retrieve(self.collection, [pid for pid, _ in ranked]))
-        timings["fetch_ms"] = (time.perf_counter() - t4) * 1000
-        timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        # A point deleted between the legs and the fetch is simply dropped.
-        hits = [Hit.from_payload(payloads[pid], score) for pid, score in ranked if pid in payloads]
-        return hits, timings
+        request = SearchRequest.resolve(self.settings.retrieval, query, top_k, mode, filters, fusion, alpha)
+        return self.searcher.run(request)
 
     asearch = run_in_thread(search)
     asearch_debug = run_in_thread(search_debug)
@@ -355,10 +300,10 @@ class KnowledgeBase:
     # -- LLM abilities (engine/llm) ----------------------------------------------------
 
     @functools.cached_property
-    def llm(self) -> Any:
+    def llm(self) -> "LLMService":
         """The LLM service grounded in this collection (the model loads on first use)."""
+        from zhiku.engine.llm.rerank import build_reranker
         from zhiku.engine.llm.service import LLMService
-        from zhiku.engine.rerank import build_reranker
 
         ask = self.settings.ask
         reranker = build_reranker(ask.rerank, ask.rerank_model, self.settings.llm.threads)
@@ -366,31 +311,50 @@ class KnowledgeBase:
             self.engine.generator, self.search, ask, reranker, self.get_document, self.embedder.relevance_floors
         )
 
-    def ask(self, question: str, history: Any = None, stream: bool = False, **kwargs: Any) -> Any:
+    def ask(
+        self,
+        question: str,
+        history: "History | None" = None,
+        stream: bool = False,
+        filters: Mapping[str, Any] | None = None,
+        top_k: int | None = None,
+    ) -> "Answer | Iterator[AskEvent]":
         """A grounded Answer with checked citations, or with stream=True an iterator of events."""
         if stream:
-            return self.llm.ask_stream(question, history, **kwargs)
-        return self.llm.ask(question, history, **kwargs)
+            return self.llm.ask_stream(question, history, filters=filters, top_k=top_k)
+        return self.llm.ask(question, history, filters=filters, top_k=top_k)
 
-    def summarize(self, *args: Any, **kwargs: Any) -> Any:
-        """Summarize texts, stored documents or search results (see LLMService.summarize)."""
-        return self.llm.summarize(*args, **kwargs)
+    def summarize(
+        self,
+        texts: str | Sequence[str] | None = None,
+        length: str = "short",
+        doc_ids: Sequence[str] = (),
+        query: str | None = None,
+        top_k: int = 10,
+        filters: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Summarize texts, stored documents and/or search results."""
+        return self.llm.summarize(texts, length, doc_ids, query, top_k, filters)
 
-    def extract(self, *args: Any, **kwargs: Any) -> Any:
-        """Extract JSON valid against a schema or pydantic model (see LLMService.extract)."""
-        return self.llm.extract(*args, **kwargs)
+    def extract(self, text: str, schema: "Schema", retries: int | None = None) -> "Extraction":
+        """Extract JSON valid against a JSON Schema or pydantic model."""
+        return self.llm.extract(text, schema, retries)
 
-    def classify(self, *args: Any, **kwargs: Any) -> Any:
-        """Classify a text into labels with a confidence (see LLMService.classify)."""
-        return self.llm.classify(*args, **kwargs)
+    def classify(
+        self, text: str, labels: "Labels", examples: Sequence["Example"] = (), multi_label: bool = False
+    ) -> "Classification":
+        """Classify a text into labels with a confidence."""
+        return self.llm.classify(text, labels, examples, multi_label)
 
-    def rewrite(self, *args: Any, **kwargs: Any) -> Any:
-        """Polish, correct, simplify or translate a text (see LLMService.rewrite)."""
-        return self.llm.rewrite(*args, **kwargs)
+    def rewrite(self, text: str, style: str = "polish", target: str | None = None) -> str:
+        """Polish, correct, simplify or translate a text."""
+        return self.llm.rewrite(text, style, target)
 
-    def generate(self, *args: Any, **kwargs: Any) -> Any:
-        """Free generation, optionally grounded in retrieval (see LLMService.generate)."""
-        return self.llm.generate(*args, **kwargs)
+    def generate(
+        self, prompt: str, grounded: bool = False, top_k: int = 5, filters: Mapping[str, Any] | None = None
+    ) -> str:
+        """Free generation, optionally grounded in this collection's search results."""
+        return self.llm.generate(prompt, grounded, top_k, filters)
 
     aask = run_in_thread(ask)
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from zhiku.api import create_app
 from zhiku.engine.embedders.fake import FakeEmbedder
 from zhiku.engine.errors import ModelUnavailable
-from zhiku.engine.service import Engine
+from zhiku.engine.engine import Engine
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from zhiku.engine.errors import ConfigError, InvalidRequest, NotFound
-from zhiku.engine.llm.models import DEFAULT_GGUF
+from zhiku.engine.models import DEFAULT_GGUF
 from zhiku.eval.benchmarks import TASKS, get_task
 from zhiku.eval.benchmarks.agieval import normalize_cloze
 from zhiku.eval.benchmarks.base import pick

@@ -15,7 +15,7 @@ from zhiku.engine.llm import GENERATORS, GenOptions, build_generator
 from zhiku.engine.llm.base import _cut_at_stop
 from zhiku.engine.llm.chat_model import GeneratorChatModel
 from zhiku.engine.llm.fake import ScriptedGenerator, default_reply
-from zhiku.engine.llm.models import resolve_gguf
+from zhiku.engine.models import resolve_gguf
 from zhiku.engine.llm.openai_compat import OpenAIGenerator
 from zhiku.engine.llm.templates import LANGS, PROMPT_DIR, detect_language, load_prompt
 from zhiku.engine.settings import LLMSettings

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zhiku.engine.llm.models import MODEL_SPECS, ModelSpec
+from zhiku.engine.models import MODEL_SPECS, ModelSpec
 
 SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "fetch_models.py"
 
@@ -103,7 +103,7 @@ def quantizer(monkeypatch, fetch):
 
 
 def test_requantize_writes_a_checked_copy_once(fetch, quantizer, tmp_path, capsys):
-    from zhiku.engine.llm.models import Requantized
+    from zhiku.engine.models import Requantized
 
     source = tmp_path / "src.gguf"
     source.write_bytes(b"q4")
@@ -117,7 +117,7 @@ def test_requantize_writes_a_checked_copy_once(fetch, quantizer, tmp_path, capsy
 
 
 def test_requantize_failure_leaves_no_file(fetch, quantizer, tmp_path):
-    from zhiku.engine.llm.models import Requantized
+    from zhiku.engine.models import Requantized
 
     source = tmp_path / "src.gguf"
     source.write_bytes(b"q4")
@@ -129,7 +129,7 @@ def test_requantize_failure_leaves_no_file(fetch, quantizer, tmp_path):
 
 
 def test_requantize_keeps_a_copy_with_another_hash_and_warns(fetch, quantizer, tmp_path, capsys):
-    from zhiku.engine.llm.models import Requantized
+    from zhiku.engine.models import Requantized
 
     source = tmp_path / "src.gguf"
     source.write_bytes(b"q4")
@@ -141,7 +141,7 @@ def test_requantize_keeps_a_copy_with_another_hash_and_warns(fetch, quantizer, t
 
 
 def test_the_default_model_is_the_requantized_copy_of_the_shipped_one():
-    from zhiku.engine.llm.models import DEFAULT_GGUF, REQUANTIZED
+    from zhiku.engine.models import DEFAULT_GGUF, REQUANTIZED
 
     copy = next(c for c in REQUANTIZED.values() if c.filename == DEFAULT_GGUF)
     assert MODEL_SPECS[copy.source].filename.endswith("q4_k_m.gguf") and copy.ftype == "Q8_0"
@@ -149,7 +149,7 @@ def test_the_default_model_is_the_requantized_copy_of_the_shipped_one():
 
 @pytest.mark.integration
 def test_installed_default_model_matches_its_checksum():
-    from zhiku.engine.llm.models import DEFAULT_GGUF, REQUANTIZED, model_dirs
+    from zhiku.engine.models import DEFAULT_GGUF, REQUANTIZED, model_dirs
 
     path = model_dirs()[0] / DEFAULT_GGUF
     if not path.is_file():

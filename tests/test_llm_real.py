@@ -17,7 +17,7 @@ import pytest
 
 from zhiku.engine.errors import ModelUnavailable
 from zhiku.engine.llm.base import GenOptions
-from zhiku.engine.llm.options import AskSettings
+from zhiku.engine.settings import AskSettings
 from zhiku.engine.llm.service import LLMService
 from zhiku.engine.types import Hit
 
@@ -182,7 +182,7 @@ def tiny_cross_encoder(tmp_path_factory):
 
 
 def test_cross_encoder_reranks_deterministically(tiny_cross_encoder):
-    from zhiku.engine.rerank import build_reranker
+    from zhiku.engine.llm.rerank import build_reranker
 
     reranker = build_reranker("cross-encoder", tiny_cross_encoder)
     first = reranker.rerank("Who won Super Bowl 50?", list(PASSAGES))

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "KnowledgeBase": "zhiku.engine.kb",
     "Document": "zhiku.engine.kb",
-    "Engine": "zhiku.engine.service",
+    "Engine": "zhiku.engine.engine",
     "Hit": "zhiku.engine.types",
     "Chunk": "zhiku.engine.types",
     "Settings": "zhiku.engine.settings",

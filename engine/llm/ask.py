@@ -24,10 +24,10 @@ from zhiku.engine.llm.citations import (
     strip_markers,
 )
 from zhiku.engine.llm.context import ParentOf, Source, format_sources, pack_sources
-from zhiku.engine.llm.options import AskSettings
+from zhiku.engine.settings import AskSettings
 from zhiku.engine.llm.query_rewrite import QUERY_REWRITERS, Retriever
 from zhiku.engine.llm.templates import REFUSALS, Lang, detect_language, load_prompt
-from zhiku.engine.rerank import Reranker
+from zhiku.engine.llm.rerank import Reranker
 from zhiku.engine.types import Hit
 
 History = Sequence[Mapping[str, str]]

@@ -8,7 +8,7 @@ from typing import Any, Iterator, Sequence
 
 from zhiku.engine.errors import ModelUnavailable
 from zhiku.engine.llm.base import GenOptions, Generator, Message
-from zhiku.engine.llm.models import resolve_gguf
+from zhiku.engine.models import resolve_gguf
 
 
 class LlamaCppGenerator(Generator):

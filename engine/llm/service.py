@@ -16,12 +16,12 @@ from zhiku.engine.llm.base import Generator
 from zhiku.engine.llm.chat_model import GeneratorChatModel
 from zhiku.engine.llm.classify import Classification, Example, Labels, classify
 from zhiku.engine.llm.extract import Extraction, Schema, extract
-from zhiku.engine.llm.options import AskSettings
+from zhiku.engine.settings import AskSettings
 from zhiku.engine.llm.query_rewrite import Retriever
 from zhiku.engine.llm.rewrite import generate_stream, rewrite_stream
 from zhiku.engine.llm.summarize import Summarizer
 from zhiku.engine.errors import ConfigError
-from zhiku.engine.rerank import Reranker, build_reranker
+from zhiku.engine.llm.rerank import Reranker, build_reranker
 from zhiku.engine.settings import Settings
 from zhiku.engine.types import Hit
 

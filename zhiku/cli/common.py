@@ -35,7 +35,7 @@ def make_settings(data_dir: Path | None, **overrides: Any) -> Settings:
 @contextmanager
 def engine_for(settings: Settings) -> Iterator[Any]:
     """An Engine that is closed on exit, with domain errors printed, not traced."""
-    from zhiku.engine.service import Engine
+    from zhiku.engine.engine import Engine
 
     engine = None
     try:

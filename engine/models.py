@@ -72,7 +72,7 @@ REQUANTIZED: dict[str, Requantized] = {
     ),
 }
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def model_dirs() -> list[Path]:
