@@ -21,7 +21,7 @@ from zhiku.engine.settings import Settings
 
 if TYPE_CHECKING:
     from zhiku.engine.kb import KnowledgeBase
-    from zhiku.engine.llm.service import LLMService
+    from zhiku.engine.llm.abilities import LLMService
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `zhiku keys create`.")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key, as a header.")

@@ -1,8 +1,8 @@
 """What the server builds once in its lifespan and every request shares.
 
-One `Engine` (one store, one embedder, a KnowledgeBase per collection), one
-generator (built lazily: the first LLM request pays for loading it), the key
-store, metrics, the LLM gate and the job runner.
+One `Engine` (one store, one embedder, a KnowledgeBase per collection, and
+the LLM: generator and abilities, built lazily, so the first LLM request pays
+for loading it), the key store, metrics, the LLM gate and the job runner.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from zhiku.engine.settings import Settings
 
 if TYPE_CHECKING:
     from zhiku.engine.kb import KnowledgeBase
+    from zhiku.engine.llm.abilities import LLMService
     from zhiku.engine.llm.base import Generator
-    from zhiku.engine.llm.service import LLMService
 
 
 class Services:
@@ -39,12 +39,11 @@ class Services:
         self.metrics = metrics if metrics is not None else Metrics()
         self.keys = KeyStore(settings.data_dir)
         self.engine = engine if engine is not None else Engine(settings)
+        if generator is not None:
+            self.engine.use_generator(generator)
         s = settings.server
         self.gate = LLMGate(s.llm_queue, s.llm_workers, s.request_timeout_s, self.metrics)
         self.jobs = JobRunner(settings.data_dir, self.metrics)
-        self._generator: Generator | None = generator
-        self._llm: dict[str | None, LLMService] = {}
-        self._lock = threading.Lock()
         # The embedding model loads in the background; /readyz says "loading"
         # until it is in memory, so a balancer sends no query that would wait.
         self._embedder_state = "loading"
@@ -55,11 +54,8 @@ class Services:
         self._warm_thread.start()
 
     def _warm_up(self) -> None:
-        from zhiku.engine.tokenize import tokenize
-
         try:
-            self.engine.embedder.warm_up()
-            tokenize("warm up 预热")
+            self.engine.warm_up()
         except Exception as exc:  # reported by /readyz; requests raise their own error
             self._embedder_state = f"error: {type(exc).__name__}: {exc}"[:300]
         else:
@@ -70,38 +66,14 @@ class Services:
 
     @property
     def generator(self) -> "Generator":
-        """The one generator, built on first use."""
-        with self._lock:
-            if self._generator is None:
-                self._generator = self.engine.generator
-            return self._generator
+        """The engine's one generator, built on first use."""
+        return self.engine.generator
 
     def llm(self, collection: str | None) -> "LLMService":
         """LLM abilities, grounded in `collection` (or in nothing when None)."""
-        from zhiku.engine.llm.service import LLMService
-        from zhiku.engine.llm.rerank import build_reranker
-
-        kb = self.kb(collection) if collection is not None else None
-        generator = self.generator
-        with self._lock:
-            service = self._llm.get(collection)
-            if service is None or (kb is not None and service.retriever != kb.search):
-                ask = self.settings.ask
-                reranker = build_reranker(ask.rerank, ask.rerank_model, self.settings.llm.threads)
-                service = LLMService(
-                    generator,
-                    kb.search if kb is not None else None,
-                    ask,
-                    reranker,
-                    kb.get_document if kb is not None else None,
-                    kb.embedder.relevance_floors if kb is not None else None,
-                )
-                self._llm[collection] = service
-            return service
+        return self.engine.llm(self.kb(collection) if collection is not None else None)
 
     def drop(self, collection: str) -> None:
-        with self._lock:
-            self._llm.pop(collection, None)
         self.engine.drop_collection(collection)
 
     def ready(self) -> dict[str, str]:
@@ -134,18 +106,30 @@ def ingest_files(
 
     Inline uploads parse in this thread (a process pool per request would cost
     more than the parse); background jobs use the pool and optimize at the end.
+    The ids reported are the ones the run says it stored; an uploaded file
+    that gave no document and no error (a `NAME.meta.json`, read as the
+    metadata sidecar of NAME) is reported as not ingested.
     """
-    from zhiku.ingest.pipeline import CONTAINER_SUFFIXES, IngestOptions, ingest_paths
-    from zhiku.ingest.sync import doc_id_for
+    from zhiku.ingest.pipeline import IngestOptions, ingest_paths
+    from zhiku.ingest.scan import SIDECAR
 
     options = IngestOptions(workers=1 if background else 0, meta=dict(metadata), optimize=background)
     summary = ingest_paths(kb, [folder], options)
-    failed = {Path(p.path).name for p in summary.errors}
+    errors = [{"file": Path(p.path).name, "code": p.code, "error": p.reason} for p in summary.errors]
     files = sorted(p for p in folder.iterdir() if p.is_file())
+    # Sidecars that some uploaded file used as its metadata are accounted for.
+    used = {n for f in files for n in (f.name + SIDECAR, f.stem + SIDECAR) if n != f.name}
+    accounted = {Path(p).name for p in summary.stored} | {e["file"] for e in errors} | used
+    for path in files:
+        if path.name not in accounted:
+            reason = (
+                f"a name ending in {SIDECAR} is read as the metadata sidecar of a file, not as a document"
+                if path.name.endswith(SIDECAR)
+                else "not ingested (skipped by the file scan)"
+            )
+            errors.append({"file": path.name, "code": "skipped", "error": reason})
     return IngestOutcome(
-        doc_ids=[
-            doc_id_for(p, folder) for p in files if p.name not in failed and not p.name.endswith(CONTAINER_SUFFIXES)
-        ],
+        doc_ids=summary.doc_ids,
         chunks=summary.chunks_embedded + summary.chunks_reused,
-        errors=[{"file": Path(p.path).name, "code": p.code, "error": p.reason} for p in summary.errors],
+        errors=errors,
     )

@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from zhiku.engine.settings import AskSettings
-    from zhiku.engine.llm.service import LLMService
+    from zhiku.engine.llm import build_generator
+    from zhiku.engine.llm.abilities import build_llm
     from zhiku.engine.settings import load_settings
     from zhiku.eval.beir import load_beir
     from zhiku.eval.retrieval import open_index
@@ -244,9 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "min_citation_relevance": args.min_citation_relevance,
     }
     ask = ask.model_copy(update={k: v for k, v in chosen.items() if v is not None})
-    service = LLMService.from_settings(
-        settings, kb.search, kb.get_document, ask=ask, dense_floors=kb.embedder.relevance_floors
-    )
+    service = build_llm(settings.model_copy(update={"ask": ask}), build_generator(settings.llm), kb)
     if not (args.gate_only or args.rewrite_eval):
         service.generator.warm_up()
     meta = {"held_out_articles": held, "collection_docs": len(reduced.corpus), "settings": ask.model_dump(mode="json"),

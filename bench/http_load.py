@@ -62,7 +62,7 @@ def build(data_dir: Path, collection: str, size: int, env: dict[str, str]) -> No
                       content_hash=r["id"], chunk_count=1, title=r["title"])
                 for r in part
             ]
-            kb.write_points(kb.prepare_points(cs, dense=dense[i : i + 4096]))
+            kb.add_chunks(cs, dense=dense[i : i + 4096])
         kb.flush()
         t1 = time.perf_counter()
         kb.optimize()

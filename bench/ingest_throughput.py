@@ -37,7 +37,7 @@ RENDERERS = ("md", "html", "docx", "pdf")
 
 def build_corpus(root: Path, articles: int, debian: int) -> dict[str, int]:
     """Render SQuAD articles to four formats and copy Debian text docs; returns counts."""
-    from zhiku.ingest import samples
+    import samples
 
     by_title: OrderedDict[str, list[str]] = OrderedDict()
     with SQUAD.open(encoding="utf-8") as fh:
@@ -67,7 +67,8 @@ def build_corpus(root: Path, articles: int, debian: int) -> dict[str, int]:
 
 
 def run_zhiku(corpus: Path, data: Path, workers: int) -> dict[str, float]:
-    from zhiku.engine.kb import KnowledgeBase, indexed_text
+    from zhiku.engine.identity import indexed_text
+    from zhiku.engine.kb import KnowledgeBase
     from zhiku.ingest.pipeline import IngestOptions, ingest_paths
 
     out: dict[str, float] = {}

@@ -85,10 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "llm_abilities.json")
     args = parser.parse_args(argv)
 
-    from zhiku.engine.llm.service import LLMService
+    from zhiku.engine.llm import build_generator
+    from zhiku.engine.llm.abilities import build_llm
     from zhiku.engine.settings import load_settings
 
-    service = LLMService.from_settings(load_settings(llm__threads=args.threads, llm__context_window=2048))
+    settings = load_settings(llm__threads=args.threads, llm__context_window=2048)
+    service = build_llm(settings, build_generator(settings.llm))
     service.generator.warm_up()
     out: dict = {"model": service.generator.model_id}
     if args.only in (None, "extract"):

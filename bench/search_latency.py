@@ -43,7 +43,7 @@ def build_zhiku(records, dense, work: Path) -> KnowledgeBase:  # type: ignore[no
             part = records[i : i + batch]
             cs = [Chunk(doc_id=r["id"], chunk_id=f"{r['id']}#0", chunk_index=0, text=r["text"], content_hash=r["id"],
                         chunk_count=1, title=r["title"]) for r in part]
-            kb.write_points(kb.prepare_points(cs, dense=dense[i : i + batch]))
+            kb.add_chunks(cs, dense=dense[i : i + batch])
         kb.flush()
         t1 = time.perf_counter()
         kb.optimize()

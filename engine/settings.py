@@ -75,6 +75,9 @@ class RetrievalSettings(BaseModel):
     max_top_k: int = Field(200, ge=1, le=10_000)
     bm25_k1: float = Field(1.2, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
+    # BM25 avgdl fixed in a new collection's manifest; None: derived from the
+    # chunk size (engine/manifest.py says how it was chosen).
+    bm25_avgdl: float | None = Field(None, gt=0)
 
 
 class LLMSettings(BaseModel):

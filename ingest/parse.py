@@ -18,7 +18,7 @@ from zhiku.ingest.chunking import ChunkOptions, chunk_elements
 from zhiku.ingest.detect import ZipLimits, detect_kind, office_kind
 from zhiku.ingest.errors import FileRejected
 from zhiku.ingest.model import Piece
-from zhiku.ingest.sync import content_hash, record_hash
+from zhiku.engine.identity import file_hash, record_hash
 
 CounterSpec = tuple[str, ...]  # ("words",) or ("hf", "/path/to/tokenizer.json")
 
@@ -153,7 +153,7 @@ def _parse_into(task: ParseTask, result: ParseResult) -> None:
         kind = office_kind(name, data, task.zip_limits)
     result.kind = kind
     recipe = task.options.signature()
-    result.file_hash = content_hash(data, recipe, task.user_meta)
+    result.file_hash = file_hash(data, recipe, task.user_meta)
     docs = LOADERS[kind](data, name)
     del data
     count = token_counter(task.counter)

@@ -2,9 +2,11 @@
 
 Three stages run at once: a process pool parses and chunks files (its own
 thread feeds and drains it), the calling thread embeds chunk batches, and a
-writer thread BM25-encodes and upserts them and retires old versions. All
-store writes happen on the writer thread, in order, so "new chunks before
-old ones are deleted" holds per document however the run is stopped.
+writer thread BM25-encodes and upserts them and retires old versions. The
+run is one write session (`DocumentWriter.writing()`: the collection's
+writer lock, held from planning to the last delete), and all its writes
+happen on the writer thread, in order, so "new chunks before old ones are
+deleted" holds per document however the run is stopped.
 """
 
 from __future__ import annotations
@@ -18,16 +20,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from zhiku.engine.embedders.base import Embedder
-from zhiku.engine.filters import MatchAny
+from zhiku.engine.identity import DocState, chunk_id, file_hash, indexed_text
 from zhiku.engine.types import Chunk
+from zhiku.engine.writes import DocumentWriter, WriteSession
 from zhiku.ingest.chunking import ChunkOptions
 from zhiku.ingest.parse import CounterSpec, DocOut, ParseResult, ParseTask, parse_file, warm_parsers
 from zhiku.ingest.pool import ParsePool
 from zhiku.ingest.report import NullObserver, Observer, Problem, Summary
 from zhiku.ingest.scan import FileEntry, ScanIssue, scan
-from zhiku.ingest.sync import (
-    DocState, Ledger, chunk_id, content_hash, delete_stale, docs_by_path, prune_candidates, read_state,
-)
+from zhiku.ingest.sync import Ledger, docs_by_path, prune_candidates
 
 CONTAINER_SUFFIXES = (".jsonl", ".ndjson")
 WINDOW_BATCHES = 4
@@ -91,9 +92,10 @@ class _Tracker:
 class IngestRun:
     """One ingest of some roots into a knowledge base (use `ingest_paths`)."""
 
-    def __init__(self, kb: Any, roots: Iterable[str | Path], options: IngestOptions, observer: Observer | None) -> None:
+    def __init__(
+        self, kb: DocumentWriter, roots: Iterable[str | Path], options: IngestOptions, observer: Observer | None
+    ) -> None:
         self.kb = kb
-        self.store = kb.store
         self.roots = [Path(os.path.abspath(r)) for r in roots]
         self.options = options
         self.observer = observer or NullObserver()
@@ -111,9 +113,9 @@ class IngestRun:
 
     # -- planning ----------------------------------------------------------------
 
-    def plan(self) -> tuple[list[ParseTask], list[str]]:
+    def plan(self, session: WriteSession) -> tuple[list[ParseTask], list[str]]:
         """Scan, hash and compare with the store: tasks to parse and documents to prune."""
-        self.state = read_state(self.store, self.kb.collection)
+        self.state = session.document_states()
         self.by_path = docs_by_path(self.state)
         tasks: list[ParseTask] = []
         seen: set[str] = set()
@@ -136,16 +138,19 @@ class IngestRun:
         user_meta = {**entry.sidecar, **self.options.meta}
         try:
             with open(entry.path, "rb") as fh:
-                digest = content_hash(fh.read(self.max_bytes + 1), self.recipe, user_meta)
+                digest = file_hash(fh.read(self.max_bytes + 1), self.recipe, user_meta)
         except OSError as exc:
             self._fail(path, "unreadable", f"cannot read: {exc.strerror or exc}")
             return None
         doc = self.state.get(entry.doc_id)
         from_path = self.by_path.get(path, [])
-        if (doc is not None and doc.complete(digest)) or (
-            from_path and path.endswith(CONTAINER_SUFFIXES) and self.ledger.unchanged(path, digest, self.state)
-        ):
+        if doc is not None and doc.complete(digest):
             self.summary.unchanged += 1
+            self.summary.stored[path] = [entry.doc_id]
+            return None
+        if from_path and path.endswith(CONTAINER_SUFFIXES) and self.ledger.unchanged(path, digest, self.state):
+            self.summary.unchanged += 1
+            self.summary.stored[path] = list(self.ledger.entries[path].get("docs", {}))
             return None
         action = "resume" if doc is not None and digest in doc.chunk_ids else "update" if doc or from_path else "add"
         self.actions[path] = action
@@ -164,17 +169,18 @@ class IngestRun:
     def run(self) -> Summary:
         """Plan, then (unless dry) execute; returns the summary."""
         started = time.perf_counter()
-        tasks, pruned = self.plan()
-        self.observer.planned(self.summary, len(tasks))
-        if not self.options.dry_run:
-            self._execute(tasks)
-            if pruned:
-                for i in range(0, len(pruned), 256):
-                    self.store.delete_where(self.kb.collection, (MatchAny("doc_id", tuple(pruned[i : i + 256])),))
-                self.summary.docs_pruned = len(pruned)
-            self.ledger.save()
-            if self.summary.docs_written or pruned or self.summary.docs_removed:
-                self.kb.optimize() if self.options.optimize else self.kb.flush()
+        with self.kb.writing() as session:
+            self.session = session
+            tasks, pruned = self.plan(session)
+            self.observer.planned(self.summary, len(tasks))
+            if not self.options.dry_run:
+                self._execute(tasks)
+                if pruned:
+                    session.delete(pruned)
+                    self.summary.docs_pruned = len(pruned)
+                self.ledger.save()
+                if self.summary.docs_written or pruned or self.summary.docs_removed:
+                    session.optimize() if self.options.optimize else session.flush()
         self.summary.seconds = time.perf_counter() - started
         return self.summary
 
@@ -284,8 +290,6 @@ class IngestRun:
             self._embed(ordered[i : i + batch_size])
 
     def _embed(self, chunks: list[Chunk]) -> None:
-        from zhiku.engine.kb import indexed_text
-
         t0 = time.perf_counter()
         dense = self.kb.embedder.embed_documents([indexed_text(c) for c in chunks])
         self.summary.embed_seconds += time.perf_counter() - t0
@@ -310,7 +314,7 @@ class IngestRun:
             while (item := self._writes.get()) is not None:
                 if item[0] == "write":
                     _, chunks, dense = item
-                    self.kb.write_points(self.kb.prepare_points(chunks, dense))
+                    self.session.write_chunks(chunks, dense)
                     done = self._count_written(chunks)
                     self._finish_docs(done)
                 else:
@@ -333,7 +337,7 @@ class IngestRun:
     def _finish_docs(self, doc_ids: list[str], path: str | None = None) -> None:
         files = {path} if path else set()
         for doc_id in doc_ids:
-            delete_stale(self.store, self.kb.collection, doc_id, self.tracker.stale.pop(doc_id, ()))
+            self.session.retire(doc_id, self.tracker.stale.pop(doc_id, ()))
             with self.tracker.lock:
                 file = self.tracker.doc_file.pop(doc_id)
                 self.tracker.file_left[file] -= 1
@@ -347,14 +351,15 @@ class IngestRun:
 
     def _finish_file(self, result: ParseResult, current: dict[str, str], removed: list[str]) -> None:
         if removed:
-            self.store.delete_where(self.kb.collection, (MatchAny("doc_id", tuple(removed)),))
+            self.session.delete(removed)
             self.summary.docs_removed += len(removed)
+        self.summary.stored[result.path] = list(current)
         if result.container:
             self.ledger.record(result.path, result.file_hash, current)
 
 
 def ingest_paths(
-    kb: Any, paths: Iterable[str | Path], options: IngestOptions | None = None, observer: Observer | None = None
+    kb: DocumentWriter, paths: Iterable[str | Path], options: IngestOptions | None = None, observer: Observer | None = None
 ) -> Summary:
     """Ingest files and folders into a knowledge base; see IngestOptions."""
     return IngestRun(kb, paths, options or IngestOptions(), observer).run()

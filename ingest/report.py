@@ -42,6 +42,14 @@ class Summary:
     embed_seconds: float = 0.0
     plan: list[tuple[str, str]] = field(default_factory=list)  # (action, path or doc id)
     problems: list[Problem] = field(default_factory=list)
+    # File path -> the ids of the documents from it that are stored and current
+    # after the run (written now or already current); failed files are absent.
+    stored: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def doc_ids(self) -> list[str]:
+        """Ids of the documents this run wrote or found current, by file path order."""
+        return [d for path in sorted(self.stored) for d in self.stored[path]]
 
     @property
     def errors(self) -> list[Problem]:
@@ -57,7 +65,7 @@ class Summary:
         return self.new + self.changed + self.resumed + self.unchanged > 0
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("plan", "problems")}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("plan", "problems", "stored")}
         out["chunks_per_s"] = round(self.chunks_per_s, 1)
         out["errors"] = len(self.errors)
         return out

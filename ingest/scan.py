@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from zhiku.ingest.sync import doc_id_for
+from zhiku.engine.identity import file_doc_id
 
 SIDECAR = ".meta.json"
 
@@ -81,7 +81,7 @@ def _entry(path: Path, root: Path, max_bytes: int) -> FileEntry | ScanIssue:
     meta, issue = _sidecar(path)
     if issue is not None:
         return issue
-    return FileEntry(path, root, doc_id_for(path, root), st.st_size, st.st_mtime, meta)
+    return FileEntry(path, root, file_doc_id(path, root), st.st_size, st.st_mtime, meta)
 
 
 def scan(root: Path, max_bytes: int) -> Iterator[FileEntry | ScanIssue]:

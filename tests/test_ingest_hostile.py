@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from zhiku.engine.kb import KnowledgeBase
-from zhiku.ingest import samples
+from bench import samples
 from zhiku.ingest.pipeline import IngestOptions, ingest_paths
 
 SECTIONS = [("Overview", ["The hostile corpus test checks robust parsing of odd files."]),

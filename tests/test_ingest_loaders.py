@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from zhiku.ingest import offline, samples
+from bench import samples
+from zhiku.ingest import offline
 from zhiku.ingest.loaders import LOADERS
 from zhiku.ingest.parse import ParseTask, parse_file
 from zhiku.ingest.chunking import ChunkOptions

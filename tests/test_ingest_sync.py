@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from zhiku.engine.kb import KnowledgeBase
+from zhiku.engine.writes import WriteSession
 from zhiku.ingest.pipeline import IngestOptions, ingest_paths
 
 INLINE = IngestOptions(workers=0, optimize=False)
@@ -95,19 +96,19 @@ def test_a_run_that_dies_mid_write_converges_on_rerun(tmp_path: Path, monkeypatc
         ingest_paths(kb, [docs], IngestOptions(workers=0, optimize=False, batch_size=2))
         clean = _ids(kb)
     with _kb(tmp_path / "data") as kb:
-        real = kb.write_points
+        real = WriteSession.write_chunks
         calls = {"n": 0}
 
-        def dying(points):  # type: ignore[no-untyped-def]
+        def dying(session, chunks, dense=None):  # type: ignore[no-untyped-def]
             calls["n"] += 1
             if calls["n"] == 3:
                 raise RuntimeError("simulated crash")
-            real(points)
+            return real(session, chunks, dense)
 
-        monkeypatch.setattr(kb, "write_points", dying)
+        monkeypatch.setattr(WriteSession, "write_chunks", dying)
         with pytest.raises(RuntimeError, match="simulated crash"):
             ingest_paths(kb, [docs], IngestOptions(workers=0, optimize=False, batch_size=2))
-        monkeypatch.setattr(kb, "write_points", real)
+        monkeypatch.setattr(WriteSession, "write_chunks", real)
         partial = len(_ids(kb))
         assert 0 < partial < len(clean)
         summary = ingest_paths(kb, [docs], IngestOptions(workers=0, optimize=False, batch_size=2))

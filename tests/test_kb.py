@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from zhiku.engine.errors import InvalidRequest, ManifestMismatch, NotFound, StoreLocked
-from zhiku.engine.kb import KnowledgeBase
+from zhiku import KnowledgeBase
 
 DOCS = {
     "fox": "The quick brown fox jumps over the lazy dog near the river bank.",

@@ -11,7 +11,7 @@ from zhiku.engine.errors import InvalidRequest
 from zhiku.engine.llm.classify import match_labels, softmax
 from zhiku.engine.llm.extract import parse_json
 from zhiku.engine.llm.fake import ScriptedGenerator
-from zhiku.engine.llm.service import LLMService
+from zhiku.engine.llm.abilities import LLMService
 from zhiku.engine.types import Hit
 
 

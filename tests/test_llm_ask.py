@@ -8,7 +8,7 @@ from zhiku.engine.errors import ConfigError, InvalidRequest
 from zhiku.engine.llm.fake import ScriptedGenerator
 from zhiku.engine.settings import AskSettings
 from zhiku.engine.llm.query_rewrite import rrf_hits
-from zhiku.engine.llm.service import LLMService
+from zhiku.engine.llm.abilities import LLMService
 from zhiku.engine.llm.templates import REFUSALS
 from zhiku.engine.llm.rerank import OverlapReranker, build_reranker
 from zhiku.engine.types import Hit

@@ -18,7 +18,7 @@ import pytest
 from zhiku.engine.errors import ModelUnavailable
 from zhiku.engine.llm.base import GenOptions
 from zhiku.engine.settings import AskSettings
-from zhiku.engine.llm.service import LLMService
+from zhiku.engine.llm.abilities import LLMService
 from zhiku.engine.types import Hit
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "llm"

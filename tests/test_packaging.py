@@ -14,8 +14,10 @@ from zhiku.cli import app
 
 def test_public_api_is_reexported() -> None:
     from zhiku.engine.kb import KnowledgeBase
+    from zhiku.library import KnowledgeBase as LibraryKnowledgeBase
 
-    assert zhiku.KnowledgeBase is KnowledgeBase
+    # The library's KnowledgeBase is the engine's plus file ingest (engine never imports ingest).
+    assert zhiku.KnowledgeBase is LibraryKnowledgeBase and issubclass(LibraryKnowledgeBase, KnowledgeBase)
     assert set(zhiku.__all__) >= {"KnowledgeBase", "Hit", "Settings"}
 
 

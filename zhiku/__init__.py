@@ -12,7 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "KnowledgeBase": "zhiku.engine.kb",
+    "KnowledgeBase": "zhiku.library",
     "Document": "zhiku.engine.kb",
     "Engine": "zhiku.engine.engine",
     "Hit": "zhiku.engine.types",

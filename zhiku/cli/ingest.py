@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated, Any, Optional
 
 import typer
@@ -16,6 +15,7 @@ from rich.table import Table
 from zhiku.cli.common import Collection, DataDir, console, engine_for, make_settings, print_json
 from zhiku.engine.errors import ZhikuError
 from zhiku.engine.filters import parse_filter_args
+from zhiku.engine.writes import DocumentWriter, PlannedCollection
 from zhiku.ingest.pipeline import IngestOptions, ingest_paths
 from zhiku.ingest.report import Summary, write_report
 
@@ -61,12 +61,11 @@ def _summary_table(collection: str, s: Summary) -> Table:
     return table
 
 
-def _plan_only(engine: Any, collection: str) -> Any:
+def _plan_only(engine: Any, collection: str) -> DocumentWriter:
     # A dry run must not create the collection just to find it empty.
     if engine.store.has_collection(collection):
         return engine.kb(collection)
-    return SimpleNamespace(store=engine.store, collection=collection, settings=engine.settings,
-                           embedder=engine.embedder)
+    return PlannedCollection(engine.store, collection, engine.settings, engine.embedder)
 
 
 def ingest(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, Optional
 
 import typer
 
 from zhiku.cli.common import console, engine_for, make_settings
-from zhiku.engine.errors import ZhikuError
+
+if TYPE_CHECKING:
+    from zhiku.engine.llm.abilities import LLMService
 
 Backend = Annotated[
     Optional[str],
@@ -40,23 +42,11 @@ def read_text(text: str | None, file: Path | None) -> str:
 
 
 @contextmanager
-def llm_service(data_dir: Path | None, collection: str | None, **overrides: Any) -> Iterator[Any]:
-    """An LLMService, over a collection when one is named; domain errors become exit 1."""
-    from zhiku.engine.llm.service import LLMService
-
+def llm_service(data_dir: Path | None, collection: str | None, **overrides: Any) -> Iterator["LLMService"]:
+    """The engine's LLMService, over a collection when one is named; domain errors become exit 1."""
     settings = make_settings(data_dir, **overrides)
-    if collection is None:
-        try:
-            yield LLMService.from_settings(settings)
-        except ZhikuError as exc:
-            console.print(f"[red]error:[/red] {exc.message}")
-            raise typer.Exit(1) from exc
-        return
     with engine_for(settings) as engine:
-        kb = engine.kb(collection)
-        # Until KnowledgeBase grows `.llm`, build the same service by hand.
-        service = getattr(kb, "llm", None) or LLMService.from_settings(settings, kb.search, kb.get_document)
-        yield service
+        yield engine.llm(engine.kb(collection) if collection is not None else None)
 
 
 def stream_out(pieces: Iterator[str]) -> str:

@@ -1,15 +1,16 @@
 """The LLM abilities in one object: ask, summarize, extract, classify, rewrite, generate.
 
-`KnowledgeBase.llm` builds one over its own search; the API and CLI call it.
+`build_llm` is the one place an `LLMService` is wired from settings; the
+engine calls it (`Engine.llm`, cached per collection) and the library
+(`KnowledgeBase.llm`), the CLI and the API all get theirs from the engine.
 Each ability has a streaming form where that makes sense; the plain form is
 derived from it, never a second body.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from zhiku.engine.llm import build_generator
 from zhiku.engine.llm.answer import Answer, AskEvent
 from zhiku.engine.llm.ask import AskChain, History, parents_from
 from zhiku.engine.llm.base import Generator
@@ -24,6 +25,9 @@ from zhiku.engine.errors import ConfigError
 from zhiku.engine.llm.rerank import Reranker, build_reranker
 from zhiku.engine.settings import Settings
 from zhiku.engine.types import Hit
+
+if TYPE_CHECKING:
+    from zhiku.engine.kb import KnowledgeBase
 
 
 class LLMService:
@@ -57,29 +61,27 @@ class LLMService:
             else None
         )
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        retriever: Retriever | None = None,
-        get_document: Callable[[str], Any] | None = None,
-        ask: AskSettings | None = None,
-        dense_floors: Mapping[str, float] | None = None,
-    ) -> "LLMService":
-        """Build the generator and reranker the settings name."""
-        ask = ask or getattr(settings, "ask", None) or AskSettings()
-        reranker = build_reranker(ask.rerank, ask.rerank_model, settings.llm.threads)
-        return cls(build_generator(settings.llm), retriever, ask, reranker, get_document, dense_floors)
-
     # -- ask -------------------------------------------------------------------------
 
-    def ask_stream(self, question: str, history: History | None = None, **kwargs: Any) -> Iterator[AskEvent]:
+    def ask_stream(
+        self,
+        question: str,
+        history: History | None = None,
+        filters: Mapping[str, Any] | None = None,
+        top_k: int | None = None,
+    ) -> Iterator[AskEvent]:
         """Events: sources, tokens, then done with the Answer."""
-        return self._chain().stream(question, history, **kwargs)
+        return self._chain().stream(question, history, filters=filters, top_k=top_k)
 
-    def ask(self, question: str, history: History | None = None, **kwargs: Any) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        filters: Mapping[str, Any] | None = None,
+        top_k: int | None = None,
+    ) -> Answer:
         """A grounded answer with checked citations (or a refusal)."""
-        return self._chain().run(question, history, **kwargs)
+        return self._chain().run(question, history, filters=filters, top_k=top_k)
 
     def _chain(self) -> AskChain:
         if self._ask is None:
@@ -174,3 +176,12 @@ class LLMService:
     ) -> str:
         """A free (or grounded) reply."""
         return "".join(self.generate_stream(prompt, grounded, top_k, filters)).strip()
+
+
+def build_llm(settings: Settings, generator: Generator, kb: "KnowledgeBase | None" = None) -> LLMService:
+    """The abilities over `generator`, grounded in `kb` when one is given (with the configured reranker)."""
+    ask = settings.ask
+    reranker = build_reranker(ask.rerank, ask.rerank_model, settings.llm.threads)
+    if kb is None:
+        return LLMService(generator, None, ask, reranker)
+    return LLMService(generator, kb.search, ask, reranker, kb.get_document, kb.embedder.relevance_floors)
