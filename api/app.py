@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.routing import Route
 
 import zhiku
 from zhiku.api.errors import ERROR_RESPONSES, install_error_handlers
 from zhiku.api.limits import BodyLimitMiddleware
+from zhiku.api.mcp_server import McpHttp, build_mcp
 from zhiku.api.metrics import Metrics, MetricsMiddleware
 from zhiku.api.routers import BODY_SCHEMAS, ROUTERS
 from zhiku.api.security import check_binding
@@ -63,7 +65,8 @@ def create_app(
         app.state.services = services
         services.start()
         try:
-            yield
+            async with mcp_http.lifespan():
+                yield
         finally:
             services.close(own_engine=engine is None)
 
@@ -73,6 +76,9 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        # Served offline by the ui router from an installed package, never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     # Added last = outermost: oversized bodies are still counted in the metrics.
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(resolved.server.max_body_mb * 1024 * 1024))
@@ -81,6 +87,8 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     _publish_schemas(app, BODY_SCHEMAS)
+    mcp_http = McpHttp(build_mcp(lambda: app.state.services), lambda: app.state.services, resolved.server.host)
+    app.router.routes.append(Route("/mcp", mcp_http, include_in_schema=False))
     return app
 
 

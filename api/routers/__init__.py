@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from zhiku.api.routers import abilities, ask, collections, documents, health, openai_compat, search
+from zhiku.api.routers import abilities, ask, collections, documents, health, openai_compat, search, ui
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -15,6 +15,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     collections.router,
     abilities.router,
     openai_compat.router,
+    ui.router,
 )
 
 # Bodies parsed by hand (POST /documents takes JSON or multipart), published in OpenAPI.

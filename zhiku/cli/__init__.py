@@ -25,6 +25,7 @@ _COMMANDS = [
     ("zhiku.cli.llm", "rewrite", None),
     ("zhiku.cli.llm", "generate", None),
     ("zhiku.cli.serve", "serve", None),
+    ("zhiku.cli.mcp", "mcp", None),
     ("zhiku.cli.keys", "app", "keys"),
     ("zhiku.cli.eval", "app", "eval"),
 ]
