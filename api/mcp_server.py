@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel, Field
@@ -107,7 +108,11 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
         return Access(principal, services())
 
     async def run(acc: Access, fn: Callable[[], Any]) -> Any:
-        return await in_thread(fn, acc.services.settings.server.request_timeout_s)
+        """`fn` in a worker thread; domain errors become tool errors an agent can read."""
+        try:
+            return await in_thread(fn, acc.services.settings.server.request_timeout_s)
+        except ZhikuError as exc:
+            raise ToolError(f"{exc.code}: {exc.message}") from exc
 
     @server.tool()
     async def list_collections(ctx: Context) -> Collections:
@@ -154,8 +159,11 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
         """
         acc = access(ctx)
         llm = await run(acc, lambda: acc.llm(collection, "read"))
-        async with acc.services.gate.slot():
-            answer = await run(acc, lambda: llm.ask(question, [], filters=filters))
+        try:
+            async with acc.services.gate.slot():
+                answer = await run(acc, lambda: llm.ask(question, [], filters=filters))
+        except ZhikuError as exc:  # the queue is full or timed out
+            raise ToolError(f"{exc.code}: {exc.message}") from exc
         out: AskResponse = answer_out(answer)
         return AskResult(
             answer=out.answer, citations=out.citations, refused=out.refused, refusal_reason=out.refusal_reason
@@ -190,7 +198,7 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
         """Add or replace documents given as text (needs a key with write scope). Re-using an id replaces that document."""
         acc = access(ctx)
         if any(d.id for d in documents) and not all(d.id for d in documents):
-            raise ValueError("give an id for every document or for none")
+            raise ToolError("invalid_request: give an id for every document or for none")
 
         def write() -> Added:
             kb = acc.kb(collection, "write", create=True)
