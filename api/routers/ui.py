@@ -9,12 +9,15 @@ The console is plain ES modules, one file per view, with no build step.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
 import fastapi_offline
 from fastapi import APIRouter, Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from zhiku.api.deps import PrincipalDep, SettingsDep
 
 from zhiku.engine.errors import NotFound
 
@@ -66,6 +69,18 @@ async def console() -> HTMLResponse:
     return _page(UI_DIR / "index.html", CONSOLE_CSP)
 
 
+@router.get("/ui/me")
+async def me(principal: PrincipalDep, settings: SettingsDep) -> JSONResponse:
+    """What the console's key may do, and the server's search defaults (to draw only usable controls)."""
+    r = settings.retrieval
+    return JSONResponse({
+        "scope": principal.scope,
+        "collections": list(principal.collections),
+        "keys_enabled": principal.key_id is not None,
+        "defaults": {"fusion": r.fusion, "alpha": r.alpha, "top_k": r.top_k},
+    })
+
+
 @router.get("/ui/{rel:path}")
 async def console_asset(rel: AssetPath) -> FileResponse:
     return _asset(UI_DIR, rel)
@@ -81,9 +96,20 @@ async def redoc() -> HTMLResponse:
     return _page(DOCS_DIR / "redoc.html", DOCS_CSP)
 
 
+# The one remote URL in the ReDoc bundle (its "powered by" logo), pointed at our own icon.
+_REDOC_LOGO = (b"https://cdn.redoc.ly/redoc/logo-mini.svg", b"/docs-assets/favicon.png")
+
+
+@functools.cache
+def _redoc_bundle() -> bytes:
+    return (BUNDLES_DIR / "redoc.standalone.js").read_bytes().replace(*_REDOC_LOGO)
+
+
 @router.get("/docs-assets/{rel:path}")
-async def docs_asset(rel: AssetPath) -> FileResponse:
+async def docs_asset(rel: AssetPath) -> Response:
     """Our init scripts first, then the bundles of the installed fastapi-offline package."""
+    if rel == "redoc.standalone.js":
+        return Response(_redoc_bundle(), media_type=_TYPES[".js"], headers={"X-Content-Type-Options": "nosniff"})
     local = (DOCS_DIR / rel).resolve()
     if local.is_relative_to(DOCS_DIR) and local.is_file() and local.suffix in (".js", ".css"):
         return _asset(DOCS_DIR, rel)
