@@ -10,6 +10,9 @@ GGUF   := $(MODELS)/qwen2.5-coder-0.5b-instruct-q8_0.gguf
 USE    := $(MODELS)/use-multilingual-int8.onnx
 MINILM := $(MODELS)/all-minilm-l6-v2.onnx
 USE_SHA := b8b05b01f0861094f0475cb288ad1b303ae8aee2ebe96e650d210805d5ca70f7
+AXE    := .cache/npm/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA   ?= ./zhiku-data
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
@@ -18,9 +21,9 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install models run serve test test-unit test-integration bench clean
+.PHONY: install browser models run serve test test-unit test-integration bench clean
 
-install: $(STAMP)
+install: $(STAMP) browser $(AXE)
 
 # torch first and pinned, so nothing later can pull a multi-GB CUDA build;
 # every other version comes from requirements.lock. llama-cpp-python compiles
@@ -31,6 +34,16 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -c requirements.lock -e ".[test,bench,models]"
 	touch $(STAMP)
+
+# Browser tests: Debian's chromium (Playwright's own browser download does not work
+# offline) and a CJK font for the Chinese console; apt runs only when one is missing.
+browser:
+	dpkg -s chromium fonts-wqy-zenhei >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-wqy-zenhei)
+
+# The accessibility scan's engine, from npm into an ignored folder (read by tests/test_console_browser.py).
+$(AXE):
+	npm install -q --no-audit --no-fund --prefix .cache/npm axe-core@$(AXE_VERSION)
 
 models: $(GGUF) $(USE) $(MINILM)
 
@@ -61,7 +74,7 @@ run: models
 serve: models
 	$(ZHIKU) serve --data-dir $(DATA) --host $(HOST) --port $(PORT)
 
-test: models
+test: models browser $(AXE)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: install
@@ -75,4 +88,4 @@ bench: models
 	$(PY) bench/search_latency.py
 
 clean:
-	rm -rf $(VENV) $(MODELS) build *.egg-info
+	rm -rf $(VENV) $(MODELS) .cache build *.egg-info
