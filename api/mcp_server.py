@@ -35,10 +35,10 @@ from zhiku.api.errors import error_body, status_for
 from zhiku.api.limits import in_thread
 from zhiku.api.routers._convert import answer_out, hit_out
 from zhiku.api.routers.collections import collection_out
-from zhiku.api.schemas.requests import CollectionName, DocumentIn
+from zhiku.api.schemas.requests import ChatTurn, CollectionName, DocumentIn
 from zhiku.api.schemas.responses import AskResponse, CitationOut, HitOut
 from zhiku.api.security import OPEN_ACCESS, Principal, is_loopback
-from zhiku.api.services import Services
+from zhiku.api.services import Services, add_text_documents
 from zhiku.engine.errors import ZhikuError
 
 PRINCIPAL_KEY = "zhiku.principal"
@@ -151,6 +151,10 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
         ctx: Context,
         collection: Annotated[CollectionName, Field(description="collection to answer from")] = "default",
         filters: Annotated[dict[str, Any] | None, Field(description="metadata filters, as for search")] = None,
+        history: Annotated[
+            list[ChatTurn],
+            Field(max_length=20, description="earlier turns of this conversation, oldest first, for follow-up questions"),
+        ] = [],
     ) -> AskResult:
         """Answer a question from a collection's documents, with numbered citations ([n] in the answer).
 
@@ -161,7 +165,7 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
         llm = await run(acc, lambda: acc.llm(collection, "read"))
         try:
             async with acc.services.gate.slot():
-                answer = await run(acc, lambda: llm.ask(question, [], filters=filters))
+                answer = await run(acc, lambda: llm.ask(question, [t.model_dump() for t in history], filters=filters))
         except ZhikuError as exc:  # the queue is full or timed out
             raise ToolError(f"{exc.code}: {exc.message}") from exc
         out: AskResponse = answer_out(answer)
@@ -197,15 +201,10 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
     ) -> Added:
         """Add or replace documents given as text (needs a key with write scope). Re-using an id replaces that document."""
         acc = access(ctx)
-        if any(d.id for d in documents) and not all(d.id for d in documents):
-            raise ToolError("invalid_request: give an id for every document or for none")
 
         def write() -> Added:
-            kb = acc.kb(collection, "write", create=True)
-            metas = [{**d.metadata, "title": d.title, "source": d.source} for d in documents]
-            ids = [d.id for d in documents] if all(d.id for d in documents) else None
-            doc_ids = kb.add_texts([d.text for d in documents], ids=ids, metadatas=metas)
-            return Added(collection=collection, doc_ids=doc_ids, chunks=kb.count({"doc_id": doc_ids}))
+            outcome = add_text_documents(acc.kb(collection, "write", create=True), documents)
+            return Added(collection=collection, doc_ids=outcome.doc_ids, chunks=outcome.chunks or 0)
 
         return await run(acc, write)
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from zhiku.api.jobs import IngestOutcome, JobRunner
 from zhiku.api.limits import LLMGate
 from zhiku.api.metrics import Metrics
 from zhiku.api.security import KeyStore
-from zhiku.engine.errors import ZhikuError
+from zhiku.engine.errors import InvalidRequest, ZhikuError
 from zhiku.engine.engine import Engine
 from zhiku.engine.settings import Settings
 
 if TYPE_CHECKING:
+    from zhiku.api.schemas.requests import DocumentIn
     from zhiku.engine.kb import KnowledgeBase
     from zhiku.engine.llm.abilities import LLMService
     from zhiku.engine.llm.base import Generator
@@ -97,6 +98,16 @@ class Services:
         self.jobs.close()
         if own_engine:
             self.engine.close()
+
+
+def add_text_documents(kb: "KnowledgeBase", documents: Sequence["DocumentIn"]) -> IngestOutcome:
+    """Add or replace documents given as text (POST /documents JSON, MCP add_documents): ids for all or none."""
+    given = [d.id for d in documents]
+    if any(given) and not all(given):
+        raise InvalidRequest("give an id for every document or for none")
+    metas = [{**d.metadata, "title": d.title, "source": d.source} for d in documents]
+    doc_ids = kb.add_texts([d.text for d in documents], ids=given if all(given) else None, metadatas=metas)
+    return IngestOutcome(doc_ids=doc_ids, chunks=kb.count({"doc_id": doc_ids}))
 
 
 def ingest_files(

@@ -80,6 +80,14 @@ def test_http_tools_with_open_access(tmp_path: Path) -> None:
                 answer = await client.call_tool("ask", {"question": "Where is the Eiffel Tower?", "collection": "docs"})
                 assert not answer.is_error
                 assert answer.structured_content["citations"][0]["doc_id"] == "eiffel"
+                follow = await client.call_tool("ask", {
+                    "question": "When was it completed?", "collection": "docs",
+                    "history": [{"role": "user", "content": "Where is the Eiffel Tower?"},
+                                {"role": "assistant", "content": answer.structured_content["answer"]}],
+                })
+                assert not follow.is_error, follow.content
+                mixed = await client.call_tool("add_documents", {"collection": "docs", "documents": [{"text": "a", "id": "x"}, {"text": "b"}]})
+                assert mixed.is_error and "id for every document" in mixed.content[0].text
                 listed = await client.call_tool("list_collections", {})
                 assert listed.structured_content["collections"][0]["name"] == "docs"
                 doc = await client.read_resource(doc_uri("docs", "gugong"))

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from zhiku.api.deps import AccessDep
-from zhiku.api.jobs import IngestOutcome, safe_filename
+from zhiku.api.jobs import safe_filename
 from zhiku.api.limits import check_media, in_thread
 from zhiku.api.schemas.requests import DocumentsIn
 from zhiku.api.schemas.responses import (
@@ -28,7 +28,7 @@ from zhiku.api.schemas.responses import (
     IngestResult,
     JobOut,
 )
-from zhiku.api.services import Services, ingest_files
+from zhiku.api.services import Services, add_text_documents, ingest_files
 from zhiku.engine.errors import InvalidRequest, NotFound
 
 router = APIRouter(tags=["documents"])
@@ -83,16 +83,10 @@ async def add_documents(request: Request, access: AccessDep) -> Any:
     # Documents are bounded by the body limit, not max_text_chars: long ones are chunked.
     access.principal.authorize(body.collection, "write")
 
-    def run() -> IngestOutcome:
-        kb = services.kb(body.collection, create=True)
-        metas = [{**d.metadata, "title": d.title, "source": d.source} for d in body.documents]
-        ids = [d.id for d in body.documents] if all(d.id for d in body.documents) else None
-        if ids is None and any(d.id for d in body.documents):
-            raise InvalidRequest("give an id for every document or for none")
-        doc_ids = kb.add_texts([d.text for d in body.documents], ids=ids, metadatas=metas)
-        return IngestOutcome(doc_ids=doc_ids, chunks=kb.count({"doc_id": doc_ids}))
-
-    outcome = await in_thread(run, services.settings.server.request_timeout_s)
+    outcome = await in_thread(
+        lambda: add_text_documents(services.kb(body.collection, create=True), body.documents),
+        services.settings.server.request_timeout_s,
+    )
     services.metrics.ingested(body.collection, len(outcome.doc_ids), outcome.chunks)
     return IngestResult(collection=body.collection, doc_ids=outcome.doc_ids, chunks=outcome.chunks)
 
