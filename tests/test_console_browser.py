@@ -232,6 +232,12 @@ def test_read_only_key_sees_no_write_controls(server: Server, open_page: Any) ->
     _go(page, server, "documents")
     page.wait_for_selector("#doc-list table")
     assert page.locator("button.danger").count() == 0
+    page.fill("#doc-filter", "lang=zh")
+    page.click("#doc-filter ~ button[type=submit]")
+    page.wait_for_selector("#doc-list tbody tr >> nth=0 >> text=gugong")
+    assert page.locator("#doc-list tbody tr").count() == 1
+    page.click("#doc-list button.link")
+    page.wait_for_selector("main h1:text-is('故宫')")
 
 
 def test_key_field_and_error_messages(server: Server, open_page: Any) -> None:
