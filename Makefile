@@ -43,6 +43,8 @@ browser:
 
 # The accessibility scan's engine, from npm into an ignored folder (read by tests/test_console_browser.py).
 $(AXE):
+	command -v npm >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q npm)
 	npm install -q --no-audit --no-fund --prefix .cache/npm axe-core@$(AXE_VERSION)
 
 models: $(GGUF) $(USE) $(MINILM)
