@@ -159,3 +159,38 @@ def test_stdio_server(tmp_path: Path) -> None:
             assert answer.structured_content["citations"], answer.structured_content
 
     asyncio.run(run())
+
+
+def test_stdio_principal_limits_tools(tmp_path: Path) -> None:
+    """`zhiku mcp --key K` acts as K: read scope on `a` cannot write, nor read `b` (in process, fast)."""
+    services = Services(fake_settings(tmp_path))
+    try:
+        services.kb("a", create=True).add_texts(["The Louvre is in Paris."], ids=["louvre"])
+        services.kb("b", create=True).add_texts(["Secret text."], ids=["secret"])
+        server = build_mcp(lambda: services, Principal("k", "read", ("a",)))
+
+        async def run() -> None:
+            async with Client(server) as client:
+                ok = await client.call_tool("search", {"query": "Louvre", "collection": "a"})
+                assert not ok.is_error and ok.structured_content["hits"][0]["doc_id"] == "louvre"
+                denied = await client.call_tool("add_documents", {"collection": "a", "documents": [{"text": "x"}]})
+                assert denied.is_error and "forbidden: this key may not write" in denied.content[0].text, denied.content
+                hidden = await client.call_tool("get_document", {"doc_id": "secret", "collection": "b"})
+                assert hidden.is_error and "Secret" not in hidden.content[0].text
+                listed = await client.call_tool("list_collections", {})
+                assert [c["name"] for c in listed.structured_content["collections"]] == ["a"]
+
+        asyncio.run(run())
+    finally:
+        services.close()
+
+
+def test_mcp_command_refuses_an_unknown_key(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from zhiku.cli import app
+
+    KeyStore(tmp_path).create(["*"], "read")
+    result = CliRunner().invoke(app, ["mcp", "--data-dir", str(tmp_path), "--key", "zk_wrong"])
+    assert result.exit_code == 2
+    assert "unknown or revoked" in result.output
