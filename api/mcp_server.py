@@ -16,14 +16,13 @@ the command was started with (open access unless `--key` is given).
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, AsyncIterator, Callable, Literal
 from urllib.parse import quote, unquote
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -37,7 +36,7 @@ from zhiku.api.routers._convert import answer_out, hit_out
 from zhiku.api.routers.collections import collection_out
 from zhiku.api.schemas.requests import ChatTurn, CollectionName, DocumentIn
 from zhiku.api.schemas.responses import AskResponse, CitationOut, HitOut
-from zhiku.api.security import OPEN_ACCESS, Principal, is_loopback
+from zhiku.api.security import OPEN_ACCESS, Principal
 from zhiku.api.services import Services, add_text_documents
 from zhiku.engine.errors import ZhikuError
 
@@ -225,22 +224,21 @@ class McpHttp:
     """
 
     def __init__(self, server: MCPServer, services: Callable[[], Services], host: str) -> None:
+        self.server = server
         self.services = services
-        # The SDK's DNS-rebinding guard, as it sets it for loopback binds.
-        security = None
-        if is_loopback(host):
-            security = TransportSecuritySettings(
-                enable_dns_rebinding_protection=True,
-                allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
-                allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-            )
-        self.manager = StreamableHTTPSessionManager(
-            app=server._lowlevel_server, json_response=True, stateless=True, security_settings=security
-        )
+        self.host = host
+        self.manager: StreamableHTTPSessionManager | None = None
 
-    def lifespan(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Run the SDK's session manager for the app's lifetime."""
-        return self.manager.run()
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Run a fresh SDK session manager for the app's lifetime (one manager runs only once)."""
+        # The SDK's own wiring (its DNS-rebinding guard on loopback binds included); we mount
+        # only the manager, behind our authentication, not the Starlette app it comes with.
+        self.server.streamable_http_app(stateless_http=True, json_response=True, host=self.host)
+        self.manager = self.server.session_manager
+        async with self.manager.run():
+            yield
+        self.manager = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -250,6 +248,8 @@ class McpHttp:
             response = JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status_for(exc))
             await response(scope, receive, send)
             return
+        if self.manager is None:
+            raise RuntimeError("the MCP endpoint is served only inside the app's lifespan")
         scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
         await self.manager.handle_request(scope, receive, send)
 

@@ -70,6 +70,10 @@ def test_http_tools_with_open_access(tmp_path: Path) -> None:
     """No keys: list tools, search returns hits, ask returns citations, documents are resources."""
     with running_server(create_app(fake_settings(tmp_path))) as base:
         _seed(base, "docs")
+        # Loopback without keys: the SDK's DNS-rebinding guard refuses a foreign Host.
+        init = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        rebound = httpx.post(base + "/mcp", json=init, headers={"Host": "evil.example", "Accept": "application/json, text/event-stream"})
+        assert rebound.status_code in (400, 403, 421), rebound.text
 
         async def run() -> None:
             async with _client(base) as client:
