@@ -91,7 +91,8 @@ async function showDone(done, question, answer, extra, open) {
   history.push({ role: "user", content: question }, { role: "assistant", content: done.answer });
   const mode = done.mode || (done.refused ? "refusal" : "answer");
   if (mode === "refusal" || done.refused) {
-    const reason = has("refusal." + done.refusal_reason) ? t("refusal." + done.refusal_reason) : t("refusal.unknown");
+    const code = done.refusal_reason || "";
+    const reason = has("refusal." + code) ? t("refusal." + code) : t("refusal.unknown") + (code ? ` (${code})` : "");
     answer.replaceChildren(el("div", { class: "refusal" }, el("strong", {}, t("refused") + ": "), el("span", { class: "reason" }, reason)));
     const found = await guarded(() => post("/search", { query: question, collection: state.collection, top_k: 3 }));
     if (found && found.hits.length) {
