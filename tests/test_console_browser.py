@@ -273,7 +273,7 @@ def test_docs_render_offline(server: Server, open_page: Any) -> None:
     assert page.locator("[data-section-id^='operation/']").count() >= 10
 
 
-def test_screenshots_and_accessibility(server: Server, open_page: Any) -> None:
+def test_screenshots_and_accessibility(server: Server, open_page: Any, tmp_path: Path) -> None:
     """An axe-core scan of every view (no serious or critical violations); screenshots in both languages."""
     if not AXE.exists() and not os.environ.get("ZHIKU_SCREENSHOTS"):
         pytest.skip("axe-core is not installed (make install puts it in .cache/npm)")
@@ -285,6 +285,11 @@ def test_screenshots_and_accessibility(server: Server, open_page: Any) -> None:
             _go(page, server, view)
             page.select_option("#collection", "docs")
             _go(page, server, view)
+            if view == "upload":  # scan and show a finished job, not just the drop zone
+                note = tmp_path / f"notes-{suffix}.md"
+                note.write_text("# Notes\n\nThe Forbidden City is in Beijing. 故宫在北京。", encoding="utf-8")
+                page.set_input_files("#pick-files", [str(note)])
+                page.wait_for_selector("li.job.done", timeout=60_000)
             if view == "search":
                 page.fill("#q", "Eiffel Tower" if suffix == "en" else "故宫")
                 page.click("form button[type=submit]")
