@@ -94,6 +94,13 @@ class LLMSettings(BaseModel):
     api_key: SecretStr | None = None
     model: str | None = None
     timeout_s: float = 120.0
+    # llama.cpp's extra CPU buffer types (AMX tiles, repacked weights). Off by
+    # default: on a Sapphire Rapids VM (this project's CI kind) a native build
+    # loaded the Q8_0 model into AMX buffers and every decode died with a
+    # general protection fault in libggml-cpu. Q8_0 has no x86 repack
+    # (ggml-cpu/repack.cpp), so off runs the kernels of a CPU without AMX.
+    # Turn on where AMX works (bare metal) or for Q4_0/Q4_K models on AVX2.
+    extra_buffers: bool = False
 
 
 class AskSettings(BaseModel):

@@ -152,3 +152,18 @@ def test_every_prompt_exists_in_both_languages_with_the_same_variables():
             assert (PROMPT_DIR / f"{name}.{lang}.md").exists()
     zh_system = load_prompt("ask", "zh").format_messages(sources="s", question="q", refusal="r")[0].content
     assert re.search(r"[\u4e00-\u9fff]", zh_system)
+
+
+def test_model_params_set_fields_only_while_loading() -> None:
+    # llama.cpp's AMX buffers crash decoding on this project's CI kind of VM, so the
+    # generator loads with extra buffer types off unless llm.extra_buffers says so.
+    import llama_cpp.llama_cpp as low
+
+    from zhiku.engine.llm.llamacpp import _model_params
+
+    original = low.llama_model_default_params
+    assert original().use_extra_bufts is True
+    with _model_params(use_extra_bufts=False):
+        assert low.llama_model_default_params().use_extra_bufts is False
+    assert low.llama_model_default_params is original
+    assert low.llama_model_default_params().use_extra_bufts is True

@@ -25,6 +25,7 @@ def _llamacpp(s: LLMSettings) -> Generator:
         threads=s.threads,
         context_window=s.context_window,
         defaults=_defaults(s),
+        extra_buffers=s.extra_buffers,
     )
 
 

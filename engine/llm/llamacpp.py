@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -22,8 +23,10 @@ class LlamaCppGenerator(Generator):
         context_window: int = 4096,
         defaults: GenOptions = GenOptions(),
         grammar: bool = False,
+        extra_buffers: bool = False,
     ) -> None:
         self._model_path = model_path
+        self.extra_buffers = extra_buffers
         # Grammar-constrained JSON is exact but slow here (a 151k vocabulary is
         # checked per token: ~60 s for a 12-token object on 2 busy cores), so by
         # default only a request with `constrain` (extract's last try) uses it.
@@ -46,15 +49,16 @@ class LlamaCppGenerator(Generator):
         except ImportError as exc:
             raise ModelUnavailable("the llamacpp backend needs llama-cpp-python") from exc
         try:
-            self._llm = Llama(
-                model_path=str(path),
-                n_ctx=self.context_window,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                n_batch=512,
-                flash_attn=True,
-                verbose=False,
-            )
+            with _model_params(use_extra_bufts=self.extra_buffers):
+                self._llm = Llama(
+                    model_path=str(path),
+                    n_ctx=self.context_window,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    n_batch=512,
+                    flash_attn=True,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(f"llama.cpp could not load {path}: {exc}") from exc
         self.model_id = path.name
@@ -143,3 +147,31 @@ class LlamaCppGenerator(Generator):
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """Set llama.cpp model parameters that `Llama()` does not take as arguments.
+
+    `Llama()` starts from `llama_model_default_params()`; while it runs, that
+    function returns the defaults with `fields` set.
+    """
+    import llama_cpp.llama_cpp as low
+
+    with _PARAMS_LOCK:
+        default = low.llama_model_default_params
+
+        def params() -> Any:
+            out = default()
+            for name, value in fields.items():
+                setattr(out, name, value)
+            return out
+
+        low.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = default
