@@ -35,6 +35,7 @@ from zhiku.eval.metrics import dedupe, ndcg_at_k
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "retrieval" / "squad-dev"
+RESULTS = ROOT / "bench" / "results"
 FACTORS = (0.25, 0.375, 0.5, 0.75)
 CONSTANTS = (100.0,)
 BUILD_BATCH = 512
@@ -42,10 +43,9 @@ BUILD_BATCH = 512
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--limit", type=int, default=None, help="queries to score (default: all)")
-    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "results" / "bm25-avgdl-index")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "bm25_avgdl.json")
+    for flag, kind, default in (("--data", Path, DEFAULT_DATA), ("--limit", int, None),
+                                ("--work", Path, RESULTS / "bm25-avgdl-index"), ("--out", Path, RESULTS / "bm25_avgdl.json")):
+        ap.add_argument(flag, type=kind, default=default)
     args = ap.parse_args()
     data = load_beir(args.data, limit=args.limit)
     settings = load_settings(data_dir=args.work, store={"backend": "server", "url": ":memory:"})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import weakref
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -89,17 +90,15 @@ def open_manifest(store: VectorStore, collection: str, settings: Settings, embed
     return manifest
 
 
+@dataclass(slots=True)
 class WriteSession:
     """The writes of one holder of a collection's lock (get one from `KnowledgeBase.writing()`)."""
 
-    def __init__(
-        self, store: VectorStore, collection: str, settings: Settings, embedder: Embedder, manifest: Manifest
-    ) -> None:
-        self.store = store
-        self.collection = collection
-        self.settings = settings
-        self.embedder = embedder
-        self.manifest = manifest
+    store: VectorStore
+    collection: str
+    settings: Settings
+    embedder: Embedder
+    manifest: Manifest
 
     def document_states(self, doc_ids: Sequence[str] | None = None) -> dict[str, DocState]:
         """What is stored, per document: of these ids, or of the whole collection (one scan)."""
@@ -177,14 +176,14 @@ class DocumentWriter(Protocol):
         ...
 
 
+@dataclass(slots=True)
 class PlannedCollection:
     """A DocumentWriter for a collection not created yet: a dry run plans against it; nothing is created."""
 
-    def __init__(self, store: VectorStore, collection: str, settings: Settings, embedder: Embedder) -> None:
-        self.store = store
-        self.collection = collection
-        self.settings = settings
-        self.embedder = embedder
+    store: VectorStore
+    collection: str
+    settings: Settings
+    embedder: Embedder
 
     @contextmanager
     def writing(self) -> Iterator[WriteSession]:
