@@ -46,6 +46,7 @@ def main() -> int:
     for flag, kind, default in (("--data", Path, DEFAULT_DATA), ("--limit", int, None),
                                 ("--work", Path, RESULTS / "bm25-avgdl-index"), ("--out", Path, RESULTS / "bm25_avgdl.json")):
         ap.add_argument(flag, type=kind, default=default)
+    ap.add_argument("--factors", default=",".join(map(str, FACTORS)), help="chunk-size factors to try")
     args = ap.parse_args()
     data = load_beir(args.data, limit=args.limit)
     settings = load_settings(data_dir=args.work, store={"backend": "server", "url": ":memory:"})
@@ -73,7 +74,8 @@ def main() -> int:
           f"mean chunk length {oracle:.1f} BM25 tokens, embedded in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     size = settings.chunk.size
     variants: list[tuple[str, float | None]] = [("running", None), ("oracle", oracle)]
-    variants += [(f"chunk x {f}", f * size) for f in FACTORS] + [(f"const {c:g}", c) for c in CONSTANTS]
+    factors = [float(f) for f in args.factors.split(",") if f]
+    variants += [(f"chunk x {f}", f * size) for f in factors] + [(f"const {c:g}", c) for c in CONSTANTS]
     rows = []
     for label, avgdl in variants:
         name = f"v{len(rows)}"
