@@ -161,6 +161,13 @@ class WriteSession:
         self.store.optimize(self.collection)
 
 
+@contextmanager
+def locked_session(session: WriteSession) -> Iterator[WriteSession]:
+    """Hand out `session` while holding its collection's writer lock."""
+    with collection_lock(session.store, session.collection).held():
+        yield session
+
+
 class DocumentWriter(Protocol):
     """What a writer of documents (zhiku.ingest) needs from a collection; KnowledgeBase is one."""
 
@@ -185,12 +192,11 @@ class PlannedCollection:
     settings: Settings
     embedder: Embedder
 
-    @contextmanager
-    def writing(self) -> Iterator[WriteSession]:
+    def writing(self) -> AbstractContextManager[WriteSession]:
         """A session that finds nothing stored (a write to it raises NotFound)."""
-        with collection_lock(self.store, self.collection).held():
-            manifest = Manifest.new(self.settings, self.embedder)
-            yield WriteSession(self.store, self.collection, self.settings, self.embedder, manifest)
+        return locked_session(WriteSession(
+            self.store, self.collection, self.settings, self.embedder, Manifest.new(self.settings, self.embedder)
+        ))
 
 
 class DocumentWrites:
@@ -202,11 +208,9 @@ class DocumentWrites:
     embedder: Embedder
     manifest: Manifest
 
-    @contextmanager
-    def writing(self) -> Iterator[WriteSession]:
+    def writing(self) -> AbstractContextManager[WriteSession]:
         """`with kb.writing() as session:` holds the collection's writer lock; every write goes through one."""
-        with collection_lock(self.store, self.collection).held():
-            yield WriteSession(self.store, self.collection, self.settings, self.embedder, self.manifest)
+        return locked_session(WriteSession(self.store, self.collection, self.settings, self.embedder, self.manifest))
 
     def add_texts(
         self,
