@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from statistics import fmean
@@ -49,7 +50,8 @@ def main() -> int:
     ap.add_argument("--factors", default=",".join(map(str, FACTORS)), help="chunk-size factors to try")
     args = ap.parse_args()
     data = load_beir(args.data, limit=args.limit)
-    settings = load_settings(data_dir=args.work, store={"backend": "server", "url": ":memory:"})
+    # The edge store (Qdrant's engine in process) in a scratch dir: fast enough for every variant.
+    settings = load_settings(data_dir=Path(tempfile.mkdtemp(prefix="bm25-avgdl-")), store={"backend": "edge"})
     engine = Engine(settings)
     probe = "probe"
     open_manifest(engine.store, probe, settings, engine.embedder)
