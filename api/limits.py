@@ -42,13 +42,6 @@ def check_texts(settings: Settings, name: str, texts: Iterable[str]) -> None:
         check_text(settings, **{f"{name}[{i}]": text})
 
 
-def check_top_k(settings: Settings, top_k: int | None) -> None:
-    """422 when top_k exceeds retrieval.max_top_k."""
-    cap = settings.retrieval.max_top_k
-    if top_k is not None and top_k > cap:
-        raise InvalidRequest(f"top_k must be at most {cap}", field="top_k", limit=cap)
-
-
 def check_media(content_type: str | None, allowed: tuple[str, ...]) -> None:
     """415 unless the body's media type is one of `allowed`."""
     media = (content_type or "").split(";", 1)[0].strip().lower()

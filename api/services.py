@@ -65,11 +65,6 @@ class Services:
     def kb(self, collection: str, create: bool = False) -> "KnowledgeBase":
         return self.engine.kb(collection, create=create)
 
-    @property
-    def generator(self) -> "Generator":
-        """The engine's one generator, built on first use."""
-        return self.engine.generator
-
     def llm(self, collection: str | None) -> "LLMService":
         """LLM abilities, grounded in `collection` (or in nothing when None)."""
         return self.engine.llm(self.kb(collection) if collection is not None else None)

@@ -20,6 +20,11 @@ from pydantic_settings import (
 )
 
 
+# top_k can never exceed these, whatever is configured (the API schema publishes them).
+HARD_MAX_TOP_K = 10_000
+MAX_LLM_TOP_K = 50  # sources or hits an LLM ability reads
+
+
 class EmbedSettings(BaseModel):
     """Which embedder turns text into dense vectors, and how hard it works."""
 
@@ -72,7 +77,7 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(60, ge=1)
     prefetch: int = Field(100, ge=1, le=10_000)  # candidates per leg before fusion
     top_k: int = Field(10, ge=1, le=1000)
-    max_top_k: int = Field(200, ge=1, le=10_000)
+    max_top_k: int = Field(200, ge=1, le=HARD_MAX_TOP_K)
     bm25_k1: float = Field(1.2, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
     # BM25 avgdl fixed in a new collection's manifest; None: derived from the
@@ -106,7 +111,7 @@ class LLMSettings(BaseModel):
 class AskSettings(BaseModel):
     """How grounded answers are retrieved, packed, gated and checked."""
 
-    top_k: int = Field(5, ge=1, le=50)  # sources packed into the prompt
+    top_k: int = Field(5, ge=1, le=MAX_LLM_TOP_K)  # sources packed into the prompt
     candidates: int = Field(20, ge=1, le=500)  # retrieved before reranking
     # Budget for the packed sources, and for each one: longer sources are cut
     # to their passages nearest the question. The first (best-ranked) source

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import weakref
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -89,17 +90,15 @@ def open_manifest(store: VectorStore, collection: str, settings: Settings, embed
     return manifest
 
 
+@dataclass(slots=True)
 class WriteSession:
     """The writes of one holder of a collection's lock (get one from `KnowledgeBase.writing()`)."""
 
-    def __init__(
-        self, store: VectorStore, collection: str, settings: Settings, embedder: Embedder, manifest: Manifest
-    ) -> None:
-        self.store = store
-        self.collection = collection
-        self.settings = settings
-        self.embedder = embedder
-        self.manifest = manifest
+    store: VectorStore
+    collection: str
+    settings: Settings
+    embedder: Embedder
+    manifest: Manifest
 
     def document_states(self, doc_ids: Sequence[str] | None = None) -> dict[str, DocState]:
         """What is stored, per document: of these ids, or of the whole collection (one scan)."""
@@ -162,6 +161,13 @@ class WriteSession:
         self.store.optimize(self.collection)
 
 
+@contextmanager
+def locked_session(session: WriteSession) -> Iterator[WriteSession]:
+    """Hand out `session` while holding its collection's writer lock."""
+    with collection_lock(session.store, session.collection).held():
+        yield session
+
+
 class DocumentWriter(Protocol):
     """What a writer of documents (zhiku.ingest) needs from a collection; KnowledgeBase is one."""
 
@@ -177,21 +183,20 @@ class DocumentWriter(Protocol):
         ...
 
 
+@dataclass(slots=True)
 class PlannedCollection:
     """A DocumentWriter for a collection not created yet: a dry run plans against it; nothing is created."""
 
-    def __init__(self, store: VectorStore, collection: str, settings: Settings, embedder: Embedder) -> None:
-        self.store = store
-        self.collection = collection
-        self.settings = settings
-        self.embedder = embedder
+    store: VectorStore
+    collection: str
+    settings: Settings
+    embedder: Embedder
 
-    @contextmanager
-    def writing(self) -> Iterator[WriteSession]:
+    def writing(self) -> AbstractContextManager[WriteSession]:
         """A session that finds nothing stored (a write to it raises NotFound)."""
-        with collection_lock(self.store, self.collection).held():
-            manifest = Manifest.new(self.settings, self.embedder)
-            yield WriteSession(self.store, self.collection, self.settings, self.embedder, manifest)
+        return locked_session(WriteSession(
+            self.store, self.collection, self.settings, self.embedder, Manifest.new(self.settings, self.embedder)
+        ))
 
 
 class DocumentWrites:
@@ -203,11 +208,9 @@ class DocumentWrites:
     embedder: Embedder
     manifest: Manifest
 
-    @contextmanager
-    def writing(self) -> Iterator[WriteSession]:
+    def writing(self) -> AbstractContextManager[WriteSession]:
         """`with kb.writing() as session:` holds the collection's writer lock; every write goes through one."""
-        with collection_lock(self.store, self.collection).held():
-            yield WriteSession(self.store, self.collection, self.settings, self.embedder, self.manifest)
+        return locked_session(WriteSession(self.store, self.collection, self.settings, self.embedder, self.manifest))
 
     def add_texts(
         self,

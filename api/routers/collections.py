@@ -12,9 +12,10 @@ from zhiku.api.schemas.requests import CollectionCreate
 from zhiku.api.schemas.responses import CollectionList, CollectionOut, Deleted
 from zhiku.api.services import Services
 from zhiku.engine.errors import AlreadyExists
+from zhiku.engine.names import COLLECTION_NAME_PATTERN
 
 router = APIRouter(tags=["collections"], dependencies=JSON_ONLY)
-Name = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+Name = Annotated[str, PathParam(pattern=COLLECTION_NAME_PATTERN)]
 
 
 def collection_out(services: Services, name: str) -> CollectionOut:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,6 +29,7 @@ from zhiku.api.schemas.responses import (
 )
 from zhiku.api.services import Services, add_text_documents, ingest_files
 from zhiku.engine.errors import InvalidRequest, NotFound
+from zhiku.engine.names import COLLECTION_NAME_PATTERN, check_collection_name
 
 router = APIRouter(tags=["documents"])
 
@@ -37,14 +37,13 @@ JSON = "application/json"
 MULTIPART = "multipart/form-data"
 MAX_FILES = 1000
 _CHUNK = 1 << 20
-_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 _UPLOAD_SCHEMA = {
     "type": "object",
     "required": ["files"],
     "properties": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-        "collection": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]{1,64}$", "default": "default"},
+        "collection": {"type": "string", "pattern": COLLECTION_NAME_PATTERN, "default": "default"},
         "metadata": {"type": "string", "description": "a JSON object added to every file's metadata"},
     },
 }
@@ -59,7 +58,7 @@ _OPENAPI = {
 }
 
 BODY_SCHEMAS = (DocumentsIn,)
-Collection = Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+Collection = Annotated[str, Query(pattern=COLLECTION_NAME_PATTERN)]
 DocId = Annotated[str, PathParam(min_length=1, max_length=512)]
 
 
@@ -94,7 +93,7 @@ async def add_documents(request: Request, access: AccessDep) -> Any:
 async def _add_files(request: Request, access: AccessDep) -> Any:
     services = access.services
     form = await request.form(max_files=MAX_FILES, max_fields=50)
-    collection = _collection(str(form.get("collection") or "default"))
+    collection = check_collection_name(str(form.get("collection") or "default"))
     metadata = _metadata(form.get("metadata"))
     uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
     if not uploads:
@@ -142,12 +141,6 @@ async def _save(uploads: list[UploadFile], folder: Path) -> list[Path]:
                 out.write(chunk)
         paths.append(path)
     return paths
-
-
-def _collection(name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise InvalidRequest(f"bad collection name {name!r}", field="collection")
-    return name
 
 
 def _metadata(raw: Any) -> dict[str, Any]:

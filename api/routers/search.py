@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from zhiku.api.deps import JSON_ONLY, AccessDep
-from zhiku.api.limits import check_text, check_top_k, in_thread
+from zhiku.api.limits import check_text, in_thread
 from zhiku.api.routers._convert import hit_out
 from zhiku.api.schemas.requests import SearchRequest
 from zhiku.api.schemas.responses import SearchResponse
@@ -18,7 +18,7 @@ async def search(body: SearchRequest, access: AccessDep) -> SearchResponse:
     """Search a collection; `debug: true` adds per-stage timings in milliseconds."""
     services = access.services
     check_text(services.settings, query=body.query)
-    check_top_k(services.settings, body.top_k)
+    # top_k is checked once, by the engine (SearchRequest.resolve), against retrieval.max_top_k.
     access.principal.authorize(body.collection, "read")
 
     def run():  # type: ignore[no-untyped-def]

@@ -7,13 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhiku.engine.names import COLLECTION_NAME_PATTERN, COLLECTION_NAME_RULE
+from zhiku.engine.settings import HARD_MAX_TOP_K, MAX_LLM_TOP_K
+
 # Hard ceilings so the published schema is honest about what can never pass.
 HARD_MAX_CHARS = 1_000_000
-HARD_MAX_TOP_K = 10_000
 
-CollectionName = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="letters, digits, - _ . (1-64)")
-]
+CollectionName = Annotated[str, Field(pattern=COLLECTION_NAME_PATTERN, description=COLLECTION_NAME_RULE)]
+LLMTopK = Annotated[int, Field(ge=1, le=MAX_LLM_TOP_K)]
 Text = Annotated[str, Field(min_length=1, max_length=HARD_MAX_CHARS)]
 Filters = Annotated[
     dict[str, Any] | None,
@@ -56,7 +57,7 @@ class AskRequest(_Body):
     collection: CollectionName = "default"
     history: Annotated[list[ChatTurn], Field(max_length=100)] = []
     filters: Filters = None
-    top_k: Annotated[int | None, Field(ge=1, le=50)] = None
+    top_k: LLMTopK | None = None
     stream: bool = Field(False, description="answer as a text/event-stream")
 
 
@@ -91,7 +92,7 @@ class SummarizeRequest(_Body):
     query: Annotated[str | None, Field(min_length=1, max_length=HARD_MAX_CHARS)] = None
     collection: CollectionName = "default"
     filters: Filters = None
-    top_k: Annotated[int, Field(ge=1, le=50)] = 10
+    top_k: LLMTopK = 10
     length: Literal["short", "medium", "long"] = "short"
 
 
@@ -139,7 +140,7 @@ class GenerateRequest(_Body):
     grounded: bool = False
     collection: CollectionName = "default"
     filters: Filters = None
-    top_k: Annotated[int, Field(ge=1, le=50)] = 5
+    top_k: LLMTopK = 5
 
 
 class ChatMessage(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from zhiku.engine.embedders.base import Embedder
-from zhiku.engine.errors import ConfigError
+from zhiku.engine.registry import lookup
 from zhiku.engine.settings import EmbedSettings
 
 
@@ -63,13 +63,7 @@ EMBEDDERS: dict[str, Callable[[EmbedSettings], Embedder]] = {
 
 def build_embedder(settings: EmbedSettings) -> Embedder:
     """Build the configured embedder (weights load lazily, on warm_up or first use)."""
-    try:
-        factory = EMBEDDERS[settings.backend]
-    except KeyError:
-        raise ConfigError(
-            f"unknown embedder backend {settings.backend!r}; known: {sorted(EMBEDDERS)}"
-        ) from None
-    embedder = factory(settings)
+    embedder = lookup(EMBEDDERS, settings.backend, "embedder backend")(settings)
     embedder.query_batch = settings.query_batch
     return embedder
 

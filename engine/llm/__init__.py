@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from zhiku.engine.errors import ConfigError
 from zhiku.engine.llm.base import GenOptions, Generator, Message
+from zhiku.engine.registry import lookup
 from zhiku.engine.settings import LLMSettings
 
 
@@ -16,17 +17,21 @@ def _defaults(s: LLMSettings) -> GenOptions:
     return GenOptions(max_tokens=s.max_tokens, temperature=s.temperature)
 
 
+def _local(s: LLMSettings) -> dict[str, Any]:
+    """What both in-process backends are built from."""
+    return {
+        "model_path": s.model_path,
+        "gguf_file": s.gguf_file,
+        "threads": s.threads,
+        "context_window": s.context_window,
+        "defaults": _defaults(s),
+    }
+
+
 def _llamacpp(s: LLMSettings) -> Generator:
     from zhiku.engine.llm.llamacpp import LlamaCppGenerator
 
-    return LlamaCppGenerator(
-        model_path=s.model_path,
-        gguf_file=s.gguf_file,
-        threads=s.threads,
-        context_window=s.context_window,
-        defaults=_defaults(s),
-        extra_buffers=s.extra_buffers,
-    )
+    return LlamaCppGenerator(**_local(s), extra_buffers=s.extra_buffers)
 
 
 def _transformers(s: LLMSettings) -> Generator:
@@ -34,13 +39,7 @@ def _transformers(s: LLMSettings) -> Generator:
 
     if s.model_path is None:
         raise ConfigError("the transformers backend needs llm.model_path (a local model folder)")
-    return TransformersGenerator(
-        model_path=s.model_path,
-        gguf_file=s.gguf_file,
-        threads=s.threads,
-        context_window=s.context_window,
-        defaults=_defaults(s),
-    )
+    return TransformersGenerator(**_local(s))
 
 
 def _openai(s: LLMSettings) -> Generator:
@@ -74,13 +73,7 @@ GENERATORS: dict[str, Callable[[LLMSettings], Generator]] = {
 
 def build_generator(settings: LLMSettings) -> Generator:
     """Build the configured generator (weights load on warm_up or first use)."""
-    try:
-        factory = GENERATORS[settings.backend]
-    except KeyError:
-        raise ConfigError(
-            f"unknown llm backend {settings.backend!r}; known: {sorted(GENERATORS)}"
-        ) from None
-    return factory(settings)
+    return lookup(GENERATORS, settings.backend, "llm backend")(settings)
 
 
 __all__ = ["GENERATORS", "GenOptions", "Generator", "Message", "build_generator"]

@@ -19,20 +19,12 @@ import numpy as np
 
 from zhiku.engine.errors import ConfigError, InvalidRequest
 from zhiku.engine.filters import Condition, Match, MatchAny, Range
+from zhiku.engine.names import check_collection_name
 from zhiku.engine.types import SparseVector
 
-_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _MAX_TERM_ID = 2**32 - 1
-
-
-def check_name(name: str) -> str:
-    """Return a valid collection name or raise InvalidRequest."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in {".", ".."}:
-        raise InvalidRequest(
-            f"bad collection name {name!r}: use 1-64 letters, digits, '-', '_' or '.'",
-            name=name,
-        )
-    return name
+# The rule lives in engine/names.py; both backends import it from here.
+check_name = check_collection_name
 
 
 def check_limit(limit: int) -> int:
