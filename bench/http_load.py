@@ -91,6 +91,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mb(pid: int) -> dict[str, float]:
+    """Resident memory of a process now and at its peak, MiB (Linux /proc); sizes a replica."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {k: round(int(fields[k].split()[0]) / 1024, 1) for k in ("VmRSS", "VmHWM") if k in fields}
+
+
 def measured(phase, server_pid: int) -> dict:  # type: ignore[no-untyped-def]
     """Run one load phase; add the server's and this client's CPU ms per request."""
     server0, client0 = cpu_seconds(server_pid), time.process_time()
@@ -231,6 +237,7 @@ def main() -> int:
             )
             print(f"during ingest: {report['search_during_ingest']}", file=sys.stderr)
         report["loadavg_after"] = os.getloadavg()
+        report["server_memory_mb"] = rss_mb(proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

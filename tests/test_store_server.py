@@ -407,3 +407,73 @@ def test_batched_legs_match_each_single_leg(server_kb: KnowledgeBase) -> None:
     assert store.query_legs(name, vector, None, 5)[1] == []  # type: ignore[attr-defined]
     with pytest.raises(NotFound):
         store.query_legs("missing", vector, sparse, 5)  # type: ignore[attr-defined]
+
+
+# -- zhiku serve --workers N with the server store ------------------------------------
+
+
+def test_serve_starts_n_workers_from_the_environment_with_the_server_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from zhiku.cli.serve import serve
+
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setenv("ZHIKU_STORE__BACKEND", "server")
+    monkeypatch.setenv("ZHIKU_STORE__URL", "http://qdrant:6333")
+    app = typer.Typer()
+    app.command()(serve)
+    r = CliRunner().invoke(app, ["--workers", "3", "--data-dir", str(tmp_path), "--port", "8123"])
+    assert r.exit_code == 0, r.output
+    ((target, options),) = calls
+    assert target == "zhiku.api.app:create_app_from_env"
+    assert options["factory"] is True and options["workers"] == 3 and options["port"] == 8123
+    # What each worker builds its app from:
+    assert load_settings().store.url == "http://qdrant:6333"
+
+
+@pytest.mark.integration
+def test_two_workers_serve_one_port(tmp_path: Path) -> None:
+    """A real `zhiku serve --workers 2` on the server store: both workers up, /readyz ok."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "ZHIKU_STORE__BACKEND": "server", "ZHIKU_STORE__URL": ":memory:",
+           "ZHIKU_EMBED__BACKEND": "fake", "ZHIKU_LLM__BACKEND": "fake"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "zhiku"), "serve", "--workers", "2", "--port", str(port),
+         "--data-dir", str(tmp_path), "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline, ready = time.monotonic() + 120, False
+        while time.monotonic() < deadline and not ready:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.3)
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert ready
+        children = psutil.Process(proc.pid).children(recursive=True)
+        workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        assert len(workers) == 2
+        for _ in range(10):
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
