@@ -392,3 +392,64 @@ def test_healthcheck_reads_the_port_like_the_server(monkeypatch: pytest.MonkeyPa
         sys.path.remove(str(DEPLOY))
     monkeypatch.setenv("ZHIKU_SERVER__PORT", "9123")
     assert healthcheck.default_url() == "http://127.0.0.1:9123/readyz"
+
+
+# -- the image's start, with the network off ---------------------------------------------------
+
+
+def final_stage_env(steps: list[tuple[str, str]]) -> dict[str, str]:
+    """KEY=VALUE pairs of the runtime stage's ENV instructions."""
+    env: dict[str, str] = {}
+    for word, args in stages(steps)[-1]:
+        if word == "ENV":
+            for pair in shlex.split(args):
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.integration
+def test_the_image_environment_gets_ready_with_the_network_off(
+    dockerfile: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    """The runtime stage's ENV and CMD in a network namespace with only loopback: the real
+    default models load from local files, /readyz turns 200, the HEALTHCHECK script says so.
+
+    Stands in for `docker run --network none` where no Docker engine runs.
+    """
+    from zhiku.api.security import KeyStore
+
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        pytest.skip("unshare or ip (iproute2) missing: cannot run in a network namespace")
+    if subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode != 0:
+        pytest.skip("user network namespaces are not allowed on this machine")
+    env = final_stage_env(dockerfile)
+    assert env["ZHIKU_SERVER__HOST"] == "0.0.0.0"
+    bin_dir = Path(sys.executable).parent
+    data = tmp_path / "data"
+    data.mkdir()
+    KeyStore(data).create(["*"], "admin", "healthcheck")  # a public bind needs a key
+    port = free_port()
+    env.update(PATH=f"{bin_dir}:/usr/sbin:/usr/bin:/bin", HOME=str(tmp_path), ZHIKU_DATA_DIR=str(data),
+               ZHIKU_SERVER__PORT=str(port))
+    (cmd,) = [args for word, args in stages(dockerfile)[-1] if word == "CMD"]
+    serve = " ".join(shlex.quote(w) for w in json.loads(cmd))
+    script = (
+        f"ip link set lo up && {serve} & pid=$!; "
+        f"for i in $(seq 1 600); do "
+        f"  if python {shlex.quote(str(DEPLOY / 'healthcheck.py'))} 2>/dev/null; then kill $pid; wait $pid; exit 0; fi; "
+        f"  kill -0 $pid 2>/dev/null || exit 3; sleep 0.5; "
+        f"done; kill $pid; exit 1"
+    )
+    out = subprocess.run(["unshare", "-rn", "sh", "-c", script], env=env, capture_output=True, text=True,
+                         timeout=400, cwd=tmp_path)
+    assert out.returncode == 0, f"rc={out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+
