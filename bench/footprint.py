@@ -64,7 +64,7 @@ def main() -> int:
                 dense /= np.linalg.norm(dense, axis=1, keepdims=True)
                 cs = [Chunk(doc_id=r["id"], chunk_id=f"{r['id']}#0", chunk_index=0, text=r["text"],
                             content_hash=r["id"], chunk_count=1, title=r["title"]) for r in part]
-                kb.write_points(kb.prepare_points(cs, dense=dense))
+                kb.add_chunks(cs, dense=dense)
             kb.flush()
             kb.optimize()
             build_s = time.perf_counter() - t0
