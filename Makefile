@@ -17,6 +17,11 @@ DATA   ?= ./zhiku-data
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 QUESTION ?= What does zhiku combine for hybrid search?
+# Extras installed with the package; the image (deploy/Dockerfile) takes only `models`.
+EXTRAS ?= test,bench,models
+# Where torch's wheel comes from when the default index would give a CUDA build
+# (the image uses https://download.pytorch.org/whl/cpu); empty: the default index.
+TORCH_INDEX ?=
 export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -31,8 +36,8 @@ install: $(STAMP) browser $(AXE)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements.lock -e ".[test,bench,models]"
+	$(PIP) install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PIP) install -q -c requirements.lock -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 # Browser tests: Debian's chromium (Playwright's own browser download does not work

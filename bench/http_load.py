@@ -7,7 +7,10 @@ clients for --seconds. Every request uses a fresh squad-dev question, so the
 embedder's query cache never answers for it. The second phase repeats the load
 while another client keeps POSTing new documents to the same collection.
 
-    python bench/http_load.py [--size 100000] [--clients 16] [--seconds 30]
+    python bench/http_load.py [--size 100000] [--clients 16] [--seconds 30] [--asks 10]
+
+The report has the server's CPU milliseconds per request (and per ask with
+--asks) and its resident memory: the inputs of deploy/README.md's capacity model.
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> dict[str, float]:
+    """Resident memory of a process now and at its peak, MiB (Linux /proc); sizes a replica."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {k: round(int(fields[k].split()[0]) / 1024, 1) for k in ("VmRSS", "VmHWM") if k in fields}
 
 
 def measured(phase, server_pid: int) -> dict:  # type: ignore[no-untyped-def]
@@ -188,6 +197,30 @@ async def load(url: str, collection: str, qs: list[str], clients: int, seconds: 
     return out
 
 
+async def asks(url: str, collection: str, qs: list[str]) -> dict:
+    """POST /ask for each question in turn (one at a time, so CPU per ask is the model's alone)."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    refused = 0
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        for q in qs:
+            t1 = time.perf_counter()
+            try:
+                r = await client.post("/ask", json={"question": q, "collection": collection})
+                key = None if r.status_code == 200 else str(r.status_code)
+            except httpx.HTTPError as exc:
+                key = type(exc).__name__
+            if key is None:
+                latencies.append((time.perf_counter() - t1) * 1000)
+                refused += bool(r.json().get("refused"))
+            else:
+                errors[key] = errors.get(key, 0) + 1
+    return {"requests": len(qs), "ok": len(latencies), "refused": refused, "errors": errors,
+            "p50_ms": round(median(latencies), 1) if latencies else None,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=100_000)
@@ -198,6 +231,7 @@ def main() -> int:
     ap.add_argument("--embed-backend", default=None, help="e.g. fake, for a smoke run (numbers not comparable)")
     ap.add_argument("--no-ingest-phase", action="store_true")
     ap.add_argument("--build-only", action="store_true", help="build the collection and stop")
+    ap.add_argument("--asks", type=int, default=0, help="then POST /ask this many questions, one at a time")
     ap.add_argument("--out", type=Path, default=RESULTS / "http_load.json")
     args = ap.parse_args()
 
@@ -230,7 +264,11 @@ def main() -> int:
                 proc.pid,
             )
             print(f"during ingest: {report['search_during_ingest']}", file=sys.stderr)
+        if args.asks:
+            report["ask"] = measured(lambda: asyncio.run(asks(url, collection, pool[-args.asks :])), proc.pid)
+            print(f"ask: {report['ask']}", file=sys.stderr)
         report["loadavg_after"] = os.getloadavg()
+        report["server_memory_mb"] = rss_mb(proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

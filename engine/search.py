@@ -19,7 +19,7 @@ from zhiku.engine.errors import InvalidRequest
 from zhiku.engine.filters import Condition, parse_filters
 from zhiku.engine.fusion import FUSIONS
 from zhiku.engine.settings import RetrievalSettings
-from zhiku.engine.stores.base import VectorStore
+from zhiku.engine.stores.base import BatchedLegs, VectorStore
 from zhiku.engine.tokenize import tokenize
 from zhiku.engine.types import Hit, ScoredPoint
 
@@ -98,6 +98,8 @@ class Searcher:
         self.collection = collection
         # Runs the dense leg of a hybrid search beside the BM25 leg.
         self.leg_pool = leg_pool
+        # A remote store takes both legs in one request: one round trip.
+        self.batched = isinstance(store, BatchedLegs)
 
     def run(self, request: SearchRequest) -> tuple[list[Hit], Timings]:
         """Hits best first, and per-stage timings in milliseconds."""
@@ -131,10 +133,13 @@ class Searcher:
             hits = [Hit.from_payload(p.payload, p.score) for p in legs[r.mode][: r.top_k]]
             timings["total_ms"] = (time.perf_counter() - t0) * 1000
             return hits, timings
-        # The legs overlap: the model and the engine release the GIL.
-        pending = self.leg_pool.submit(dense_leg)
-        bm25_leg()
-        pending.result()
+        if self.batched:
+            self._both_legs(r, limit, legs, timings, t0)
+        else:
+            # The legs overlap: the model and the engine release the GIL.
+            pending = self.leg_pool.submit(dense_leg)
+            bm25_leg()
+            pending.result()
         t3 = time.perf_counter()
         ranked = FUSIONS[r.fusion](
             [(p.id, p.score) for p in legs["dense"]],
@@ -150,3 +155,18 @@ class Searcher:
         # A point deleted between the legs and the fetch is simply dropped.
         hits = [Hit.from_payload(payloads[pid], score) for pid, score in ranked if pid in payloads]
         return hits, timings
+
+    def _both_legs(
+        self, r: SearchRequest, limit: int, legs: dict[str, list[ScoredPoint]], timings: Timings, t0: float
+    ) -> None:
+        """Hybrid legs from a BatchedLegs store: embed, then one request for both."""
+        vector = self.embedder.embed_query(r.query)
+        t1 = time.perf_counter()
+        timings["embed_ms"] = (t1 - t0) * 1000
+        terms = tokenize(r.query)
+        sparse = encode_query(terms) if terms else None
+        legs["dense"], legs["bm25"] = self.store.query_legs(  # type: ignore[attr-defined]
+            self.collection, vector, sparse, limit, r.conditions, False
+        )
+        # Both legs ran in the same request: each took that round trip.
+        timings["dense_ms"] = timings["bm25_ms"] = (time.perf_counter() - t1) * 1000

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -54,10 +54,32 @@ class StoreSettings(BaseModel):
     backend: Literal["edge", "server"] = "edge"
     url: str | None = None  # for `server`; ":memory:" runs qdrant-client in-process
     api_key: SecretStr | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = Field(30.0, gt=0)
     # Points per write batch.
     upsert_batch: int = Field(256, ge=1, le=100_000)
     search_threads: int = Field(1, ge=0, le=256)
+    # `server` only: how a new collection is laid out over a Qdrant cluster.
+    # None leaves Qdrant's default (one shard per node, one copy, one ack).
+    shard_number: int | None = Field(None, ge=1, le=1024)
+    replication_factor: int | None = Field(None, ge=1, le=64)
+    write_consistency_factor: int | None = Field(None, ge=1, le=64)
+    # gRPC (port 6334) instead of REST: cheaper per request for big batches.
+    prefer_grpc: bool = False
+    grpc_port: int = Field(6334, ge=1, le=65535)
+    # Transient failures (unreachable, timeout, 502/503/504) are retried this
+    # many times with exponential backoff from retry_backoff_s; never a 4xx.
+    retries: int = Field(3, ge=0, le=20)
+    retry_backoff_s: float = Field(0.2, ge=0)
+    retry_max_backoff_s: float = Field(5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _acks_within_copies(self) -> "StoreSettings":
+        wcf, rf = self.write_consistency_factor, self.replication_factor
+        if wcf is not None and wcf > (rf or 1):
+            raise ValueError(
+                f"store.write_consistency_factor ({wcf}) cannot exceed store.replication_factor ({rf or 1})"
+            )
+        return self
 
 
 class ChunkSettings(BaseModel):

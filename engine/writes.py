@@ -29,6 +29,7 @@ from zhiku.engine.identity import (
 )
 from zhiku.engine.manifest import Manifest
 from zhiku.engine.settings import Settings
+from zhiku.engine.stores import ensure_collection
 from zhiku.engine.stores.base import CollectionSpec, VectorStore
 from zhiku.engine.textsplit import split_text
 from zhiku.engine.tokenize import tokenize
@@ -84,7 +85,9 @@ def open_manifest(store: VectorStore, collection: str, settings: Settings, embed
             # its manifest was written; finish it.
             manifest = Manifest.new(settings, embedder)
             if not exists:
-                store.create_collection(CollectionSpec(collection, embedder.dim))
+                # Another process (a replica, an ingest run) may create it at the
+                # same moment: the lock above is per process; losing the race is fine.
+                ensure_collection(store, CollectionSpec(collection, embedder.dim))
             manifest.save(store, collection)
     manifest.check_compatible(collection, embedder)
     return manifest

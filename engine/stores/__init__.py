@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from zhiku.engine.errors import ConfigError
+from zhiku.engine.errors import AlreadyExists, ConfigError
 from zhiku.engine.settings import Settings
 from zhiku.engine.stores.base import CollectionSpec, VectorStore
 
@@ -40,4 +40,20 @@ def build_store(settings: Settings) -> VectorStore:
     return factory(settings)
 
 
-__all__ = ["STORES", "CollectionSpec", "VectorStore", "build_store"]
+def ensure_collection(store: VectorStore, spec: CollectionSpec) -> bool:
+    """Create `spec`'s collection unless it exists; True if this call created it.
+
+    Safe under races: replicas that start together may all see no collection
+    and all create it; the losers get AlreadyExists, and for them the
+    collection now exists, which is all they wanted.
+    """
+    if store.has_collection(spec.name):
+        return False
+    try:
+        store.create_collection(spec)
+    except AlreadyExists:
+        return False
+    return True
+
+
+__all__ = ["STORES", "CollectionSpec", "VectorStore", "build_store", "ensure_collection"]

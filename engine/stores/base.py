@@ -109,3 +109,19 @@ class VectorStore(Protocol):
     def close(self) -> None:
         """Flush and release everything (files, locks, connections)."""
         ...
+
+
+@runtime_checkable
+class BatchedLegs(Protocol):
+    """Optional: a store that answers both legs of a hybrid search in one request.
+
+    A remote server implements it (one round trip instead of two); each leg
+    must come back exactly as query_dense / query_sparse would return it.
+    """
+
+    def query_legs(
+        self, name: str, dense: np.ndarray, sparse: SparseVector | None, limit: int,
+        conditions: Sequence[Condition] = (), with_payload: bool = True,
+    ) -> tuple[list[ScoredPoint], list[ScoredPoint]]:
+        """(dense hits, BM25 hits); no BM25 hits when `sparse` is None or empty."""
+        ...

@@ -5,10 +5,17 @@ in-process local mode (what the tests use), or a folder for its on-disk local
 mode. Collections have the same layout as the edge backend. The manifest rides
 in the collection's own metadata (one JSON string under `zhiku_manifest`), so it
 is created and dropped with the collection and needs no side collection.
+
+Many replicas share one server: every call to a remote server is retried on
+transient failures (engine/stores/retry.py), a create that loses a race to
+another replica is told apart from a bad request, and a hybrid search asks for
+both legs in one query batch (one round trip; fusion stays on our side, so
+convex fusion sees the same raw scores as two separate calls would give).
 """
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
@@ -33,6 +40,7 @@ from zhiku.engine.stores._convert import (
     to_filter,
 )
 from zhiku.engine.stores.base import DENSE, INDEXED_FIELDS, SPARSE, CollectionSpec
+from zhiku.engine.stores.retry import RetryingClient, RetryPolicy
 from zhiku.engine.types import Point, ScoredPoint, SparseVector
 
 _MODELS = FilterModels(
@@ -44,14 +52,26 @@ MANIFEST_KEY = "zhiku_manifest"
 _LIVE_IDF = models.SearchParams(idf=models.IdfCorpusParams(corpus=models.Filter()))
 
 
-def _connect(settings: StoreSettings) -> tuple[QdrantClient, bool]:
-    """A client for `settings.url`, and whether it runs in local (in-process) mode."""
+def _connect(settings: StoreSettings) -> tuple[Any, bool]:
+    """A client for `settings.url`, and whether it runs in local (in-process) mode.
+
+    A remote client comes wrapped in RetryingClient, so every call retries
+    transient failures; local mode has no network to fail.
+    """
     url = settings.url
     if not url:
         raise ConfigError("store.url is required for the server backend (an http URL or ':memory:')")
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     if url.startswith(("http://", "https://")):
-        return QdrantClient(url=url, api_key=api_key, timeout=int(settings.timeout_s)), False
+        client = QdrantClient(
+            url=url,
+            api_key=api_key,
+            timeout=math.ceil(settings.timeout_s),
+            prefer_grpc=settings.prefer_grpc,
+            grpc_port=settings.grpc_port,
+        )
+        policy = RetryPolicy(settings.retries, settings.retry_backoff_s, settings.retry_max_backoff_s)
+        return RetryingClient(client, policy), False
     try:
         if url == ":memory:":
             return QdrantClient(location=":memory:"), True
@@ -60,20 +80,43 @@ def _connect(settings: StoreSettings) -> tuple[QdrantClient, bool]:
         raise StoreLocked(f"qdrant local storage at {url} is in use by another process") from exc
 
 
+# gRPC status names with the HTTP status they stand for.
+_GRPC_STATUS = {"NOT_FOUND": 404, "ALREADY_EXISTS": 409, "INVALID_ARGUMENT": 400}
+
+
+def _status(exc: Exception) -> int | None:
+    """The HTTP status of a REST or gRPC client error, None for anything else."""
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code
+    code = getattr(exc, "code", None)
+    if callable(code):  # grpc.RpcError
+        try:
+            return _GRPC_STATUS.get(getattr(code(), "name", ""))
+        except Exception:
+            return None
+    return None
+
+
 @contextmanager
 def _translated(name: str) -> Iterator[None]:
-    """Client errors about a missing collection or bad input become domain errors."""
+    """Client errors about a missing or existing collection, or bad input, become domain errors."""
     try:
         yield
-    except UnexpectedResponse as exc:
-        if exc.status_code == 404:
-            raise NotFound(f"collection {name!r} does not exist", collection=name) from exc
-        if exc.status_code in (400, 422):
-            raise InvalidRequest(f"qdrant rejected the request: {exc.content!r}") from exc
-        raise
     except ValueError as exc:  # local mode raises ValueError("Collection x not found")
         if "not found" in str(exc):
             raise NotFound(f"collection {name!r} does not exist", collection=name) from exc
+        if "already exists" in str(exc):
+            raise AlreadyExists(f"collection {name!r} already exists", collection=name) from exc
+        raise
+    except Exception as exc:
+        status = _status(exc)
+        if status == 404:
+            raise NotFound(f"collection {name!r} does not exist", collection=name) from exc
+        if status == 409:
+            raise AlreadyExists(f"collection {name!r} already exists", collection=name) from exc
+        if status in (400, 422):
+            detail = getattr(exc, "content", None) or getattr(exc, "details", lambda: "")()
+            raise InvalidRequest(f"qdrant rejected the request: {detail!r}") from exc
         raise
 
 
@@ -106,18 +149,33 @@ class ServerStore:
         check_dim(spec.dim)
         if self.client.collection_exists(spec.name):
             raise AlreadyExists(f"collection {spec.name!r} already exists", collection=spec.name)
-        self.client.create_collection(
-            spec.name,
-            vectors_config={DENSE: models.VectorParams(size=spec.dim, distance=models.Distance.COSINE)},
-            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-        )
-        # Local mode has no payload indexes (it warns and ignores them).
-        if not self._local:
-            for field in INDEXED_FIELDS:
-                self.client.create_payload_index(
-                    spec.name, field, models.PayloadSchemaType.KEYWORD, wait=True
+        s = self.settings
+        try:
+            with _translated(spec.name):
+                self.client.create_collection(
+                    spec.name,
+                    vectors_config={DENSE: models.VectorParams(size=spec.dim, distance=models.Distance.COSINE)},
+                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                    shard_number=s.shard_number,
+                    replication_factor=s.replication_factor,
+                    write_consistency_factor=s.write_consistency_factor,
                 )
+        except AlreadyExists:
+            # Another replica created it between our check and our create (or
+            # our own first attempt landed before a timeout and its retry
+            # found it). Its indexes may not exist yet; adding them is idempotent.
+            self._index_payload(spec.name)
+            raise
+        self._index_payload(spec.name)
         self._dims[spec.name] = spec.dim
+
+    def _index_payload(self, name: str) -> None:
+        """Keyword indexes on INDEXED_FIELDS (creating an existing one is a no-op)."""
+        if self._local:  # local mode has no payload indexes (it warns and ignores them)
+            return
+        for field in INDEXED_FIELDS:
+            with _translated(name):
+                self.client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD, wait=True)
 
     def drop_collection(self, name: str) -> None:
         if not self.has_collection(name):
@@ -183,6 +241,38 @@ class ServerStore:
         query = models.SparseVector(indices=indices, values=values)
         return self._query(name, query, SPARSE, limit, conditions, _LIVE_IDF, with_payload)
 
+    def query_legs(
+        self, name: str, dense: np.ndarray, sparse: SparseVector | None, limit: int,
+        conditions: Sequence[Condition] = (), with_payload: bool = True,
+    ) -> tuple[list[ScoredPoint], list[ScoredPoint]]:
+        """Both legs of a hybrid search in one query batch: one round trip, raw scores kept.
+
+        Each request is the one query_dense / query_sparse sends, so each leg
+        comes back exactly as those give it, and fusion above sees the same
+        inputs. Qdrant's server-side fusion (prefetch + RRF/DBSF) is not used:
+        it cannot do convex fusion of normalised raw scores.
+        """
+        filt = to_filter(conditions, _MODELS)
+        legs = [
+            models.QueryRequest(
+                query=dense_list(dense, self._dim(name)), using=DENSE, limit=check_limit(limit),
+                filter=filt, with_payload=with_payload, with_vector=False,
+            )
+        ]
+        indices, values = sparse_lists(sparse) if sparse is not None else ([], [])
+        if indices:
+            legs.append(
+                models.QueryRequest(
+                    query=models.SparseVector(indices=indices, values=values), using=SPARSE,
+                    limit=check_limit(limit), filter=filt, params=_LIVE_IDF,
+                    with_payload=with_payload, with_vector=False,
+                )
+            )
+        with _translated(name):
+            responses = self.client.query_batch_points(name, requests=legs)
+        dense_hits = _scored(responses[0].points)
+        return dense_hits, (_scored(responses[1].points) if indices else [])
+
     def _query(
         self,
         name: str,
@@ -204,7 +294,7 @@ class ServerStore:
                 with_payload=with_payload,
                 with_vectors=False,
             )
-        return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+        return _scored(response.points)
 
     def count(self, name: str, conditions: Sequence[Condition] = ()) -> int:
         with _translated(name):
@@ -261,6 +351,10 @@ class ServerStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
+    return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
 
 def _to_struct(point: Point, dim: int) -> models.PointStruct:
