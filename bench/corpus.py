@@ -16,6 +16,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -37,19 +38,22 @@ def sentences() -> list[tuple[str, str]]:
 
 def chunks(n: int, seed: int = 13) -> list[dict]:
     """n chunk records {id, title, text, sentences: [indices]}, deterministic for (n, seed)."""
-    pool = sentences()
+    return list(iter_chunks(n, seed))
+
+
+def iter_chunks(n: int, seed: int = 13, pool: list[tuple[str, str]] | None = None) -> Iterator[dict]:
+    """The records of `chunks(n, seed)` one at a time, for sizes that should not sit in memory."""
+    pool = pool if pool is not None else sentences()
     rng = random.Random(seed)
-    out = []
     for i in range(n):
         start = rng.randrange(len(pool) - 4)
         picked = list(range(start, start + rng.randint(2, 4)))
-        out.append({
+        yield {
             "id": f"c{i}",
             "title": pool[start][0],
             "text": " ".join(pool[j][1] for j in picked),
             "sentences": picked,
-        })
-    return out
+        }
 
 
 def queries(n: int, offset: int = 0) -> list[str]:
@@ -78,8 +82,8 @@ def sentence_vectors(embedder) -> np.ndarray:  # type: ignore[no-untyped-def]
     return matrix
 
 
-def chunk_vectors(records: list[dict], embedder) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Normalised mean of each chunk's sentence vectors."""
-    sent = sentence_vectors(embedder)
+def chunk_vectors(records: list[dict], embedder, sent: np.ndarray | None = None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Normalised mean of each chunk's sentence vectors (`sent`: sentence_vectors, if loaded)."""
+    sent = sentence_vectors(embedder) if sent is None else sent
     out = np.stack([sent[r["sentences"]].mean(axis=0) for r in records]).astype(np.float32)
     return out / np.linalg.norm(out, axis=1, keepdims=True)

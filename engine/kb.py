@@ -72,12 +72,16 @@ class KnowledgeBase(DocumentWrites, LLMFacade):
         kb._setup(engine, collection)
         return kb
 
-    def _setup(self, engine: Engine, collection: str) -> None:
+    def _setup(self, engine: Engine, name: str) -> None:
         self.engine = engine
         self.settings = engine.settings
         self.store = engine.store
-        self.embedder = engine.embedder
-        self.collection = collection
+        # `name` is what users call it; `collection` the physical collection it
+        # resolves to (a re-index moves an alias), pinned for this object's life.
+        self.name = name
+        collection = self.collection = self.store.resolve(name)
+        built = self.store.read_manifest(collection) if self.store.has_collection(collection) else None
+        self.embedder = engine.embedder_for(name, collection, built and built.get("embedder"))
         self.searcher = Searcher(self.store, self.embedder, collection, engine.leg_pool)
         self._closed = False
         self.manifest = open_manifest(self.store, collection, self.settings, self.embedder)

@@ -7,6 +7,7 @@ query time. Fusion of the two legs happens above the store (engine.fusion).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
@@ -19,6 +20,21 @@ DENSE = "dense"
 SPARSE = "bm25"
 # Payload fields with a keyword index, so filters and deletes by them stay fast.
 INDEXED_FIELDS = ("doc_id", "content_hash", "source")
+
+
+# A re-index writes `<name>.v<N>` and points the alias `<name>` at it.
+_VERSION = re.compile(r"^(?P<alias>.+)\.v(?P<n>[0-9]+)$")
+
+
+def version_name(alias: str, n: int) -> str:
+    """The physical collection holding version n of the collection users call `alias`."""
+    return f"{alias}.v{n}"
+
+
+def version_of(physical: str, alias: str) -> int | None:
+    """n when `physical` is version n of `alias`, else None."""
+    m = _VERSION.match(physical)
+    return int(m["n"]) if m and m["alias"] == alias else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +124,28 @@ class VectorStore(Protocol):
 
     def close(self) -> None:
         """Flush and release everything (files, locks, connections)."""
+        ...
+
+    # -- aliases: a name users see standing for a versioned physical collection --
+
+    def resolve(self, name: str) -> str:
+        """The physical collection `name` stands for: its alias target, else itself."""
+        ...
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias with its target collection."""
+        ...
+
+    def set_alias(self, alias: str, target: str) -> None:
+        """Point `alias` at the existing collection `target` in one atomic step."""
+        ...
+
+    def delete_alias(self, alias: str) -> None:
+        """Remove an alias (its target stays); unknown aliases are ignored."""
+        ...
+
+    def scroll_points(self, name: str, batch: int = 256) -> Iterator[Point]:
+        """Every point with its stored vectors, for copying a collection without re-embedding."""
         ...
 
 

@@ -308,6 +308,71 @@ class EdgeStore:
             finally:
                 _unlock(held.lock_fd)
 
+    # -- aliases: one JSON object {alias: target} under root, replaced atomically --
+
+    def _aliases_path(self) -> Path:
+        return self.root / "aliases.json"
+
+    def aliases(self) -> dict[str, str]:
+        path = self._aliases_path()
+        if not path.exists():
+            return {}
+        data = parse_manifest(path.read_text(encoding="utf-8"), str(path))
+        return {str(k): str(v) for k, v in data.items()}
+
+    def resolve(self, name: str) -> str:
+        return self.aliases().get(check_name(name), name)
+
+    def set_alias(self, alias: str, target: str) -> None:
+        check_name(alias)
+        if alias == target or not self.has_collection(target):
+            raise NotFound(f"alias target {target!r} does not exist", collection=target)
+        with self._guard:
+            table = self.aliases()
+            table[alias] = target
+            self.root.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self._aliases_path(), manifest_json(table))
+
+    def delete_alias(self, alias: str) -> None:
+        with self._guard:
+            table = self.aliases()
+            if table.pop(alias, None) is not None:
+                _write_atomic(self._aliases_path(), manifest_json(table))
+
+    def scroll_points(self, name: str, batch: int = 256) -> Iterator[Point]:
+        held = self._get(name)
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=check_limit(batch), filter=None, with_payload=True, with_vector=True
+            )
+            records, offset = held.shard.scroll(request)
+            for r in records:
+                vectors = r.vector or {}
+                sparse = vectors.get(SPARSE)
+                yield Point(
+                    str(r.id),
+                    np.asarray(vectors[DENSE], dtype=np.float32),
+                    SparseVector(tuple(sparse.indices), tuple(sparse.values)) if sparse else SparseVector((), ()),
+                    dict(r.payload or {}),
+                )
+            if offset is None:
+                return
+
+    def snapshot_to(self, name: str, dest: Path) -> None:
+        """Copy a collection's files to `dest` after a flush; the caller keeps writers out."""
+        held = self._get(name)
+        held.shard.flush()
+        shutil.copytree(self._dir(name), dest, ignore=shutil.ignore_patterns(".lock", ".*.tmp"))
+
+    def restore_from(self, name: str, src: Path) -> None:
+        """Install collection files made by snapshot_to under `name`; AlreadyExists if taken."""
+        with self._guard:
+            if self._dir(name).exists():
+                raise AlreadyExists(f"collection {name!r} already exists", collection=name)
+            self._dir(name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(src, self._dir(name))
+
     def __enter__(self) -> "EdgeStore":
         return self
 

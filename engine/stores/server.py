@@ -346,6 +346,74 @@ class ServerStore:
         self.client.close()
         self._dims.clear()
 
+    # -- aliases: Qdrant's own, switched in one atomic alias update ----------------
+
+    def aliases(self) -> dict[str, str]:
+        return {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
+
+    def resolve(self, name: str) -> str:
+        return self.aliases().get(check_name(name), name)
+
+    def set_alias(self, alias: str, target: str) -> None:
+        check_name(alias)
+        if alias == target or target in self.aliases() or not self.has_collection(target):
+            raise NotFound(f"alias target {target!r} does not exist", collection=target)
+        if alias not in self.aliases() and self.has_collection(alias):
+            # Qdrant keeps aliases and collections in one namespace.
+            raise AlreadyExists(
+                f"{alias!r} is a plain collection; an alias cannot take its name", collection=alias
+            )
+        ops: list[Any] = [
+            models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)),
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=target, alias_name=alias)
+            ),
+        ]
+        if alias not in self.aliases():
+            ops = ops[1:]
+        self.client.update_collection_aliases(change_aliases_operations=ops)
+
+    def delete_alias(self, alias: str) -> None:
+        if alias in self.aliases():
+            self.client.update_collection_aliases(
+                change_aliases_operations=[
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+                ]
+            )
+
+    def scroll_points(self, name: str, batch: int = 256) -> Iterator[Point]:
+        offset: Any = None
+        while True:
+            with _translated(name):
+                records, offset = self.client.scroll(
+                    check_name(name), limit=check_limit(batch), offset=offset,
+                    with_payload=True, with_vectors=True,
+                )
+            for r in records:
+                vectors: Any = r.vector or {}
+                sparse = vectors.get(SPARSE)
+                yield Point(
+                    str(r.id),
+                    np.asarray(vectors[DENSE], dtype=np.float32),
+                    SparseVector(tuple(sparse.indices), tuple(sparse.values)) if sparse else SparseVector((), ()),
+                    dict(r.payload or {}),
+                )
+            if offset is None:
+                return
+
+    def create_snapshot(self, name: str) -> str:
+        """Qdrant's snapshot of one collection (kept on the server); returns its name."""
+        with _translated(name):
+            described = self.client.create_snapshot(check_name(name), wait=True)
+        if described is None:
+            raise InvalidRequest(f"qdrant made no snapshot of {name!r}")
+        return described.name
+
+    def recover_snapshot(self, name: str, location: str) -> None:
+        """Recover a collection from a snapshot URL or server-side file:// path."""
+        with _translated(name):
+            self.client.recover_snapshot(check_name(name), location, wait=True)
+
     def __enter__(self) -> "ServerStore":
         return self
 

@@ -1,0 +1,162 @@
+"""The embedded store at scale: build, optimize, hybrid latency, HNSW recall, memory.
+
+Chunks are real squad-dev sentences (bench/corpus.py), their vectors the
+normalised mean of real MiniLM sentence vectors, their BM25 vectors encoded by
+the engine's own `prepare_points`; nothing is embedded per chunk, so a million
+chunks fit in an evening on two cores. Queries are real questions embedded by
+the real model at search time.
+
+Reported per size: RSS (process resident memory) before the build, after it
+and after `optimize()`; the store's share per million chunks; build and
+optimize seconds; hybrid p50/p99 of `KnowledgeBase.search` (query embedding
+included) and of the store legs alone; recall@10 of the HNSW dense leg against
+exact (numpy) search over the same vectors.
+
+    python bench/scale.py [--chunks 1000000] [--queries 200] [--batch 4096] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import ROOT, chunk_vectors, iter_chunks, queries, sentence_vectors, sentences  # noqa: E402
+
+from zhiku.engine.kb import KnowledgeBase, point_id  # noqa: E402
+from zhiku.engine.types import Chunk  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def build(kb: KnowledgeBase, n: int, batch: int, sent: np.ndarray) -> np.ndarray:
+    """Write n chunks in batches; returns their dense matrix (for exact search)."""
+    matrix = np.empty((n, sent.shape[1]), dtype=np.float32)
+    records: list[dict] = []
+    t0, done = time.perf_counter(), 0
+
+    def flush_batch() -> None:
+        nonlocal done
+        dense = chunk_vectors(records, kb.embedder, sent)
+        matrix[done : done + len(records)] = dense
+        cs = [Chunk(doc_id=r["id"], chunk_id=f"{r['id']}#0", chunk_index=0, text=r["text"],
+                    content_hash=r["id"], chunk_count=1, title=r["title"]) for r in records]
+        kb.write_points(kb.prepare_points(cs, dense=dense))
+        done += len(records)
+        records.clear()
+        if done % (batch * 25) == 0 or done == n:
+            rate = done / (time.perf_counter() - t0)
+            print(f"  wrote {done}/{n} ({rate:.0f} chunks/s, RSS {rss_mb():.0f} MiB)", file=sys.stderr)
+
+    for record in iter_chunks(n, pool=sentences()):
+        records.append(record)
+        if len(records) == batch:
+            flush_batch()
+    if records:
+        flush_batch()
+    kb.flush()
+    return matrix
+
+
+def recall_at_10(kb: KnowledgeBase, matrix: np.ndarray, qvecs: np.ndarray) -> float:
+    """Mean overlap of the dense leg's top-10 with exact cosine top-10."""
+    hits = 0
+    for q in qvecs:
+        exact = np.argpartition(-(matrix @ q), 10)[:10]
+        want = {point_id(f"c{i}#0") for i in exact}
+        got = {p.id for p in kb.store.query_dense(kb.collection, q, 10, with_payload=False)}
+        hits += len(want & got)
+    return hits / (10 * len(qvecs))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--chunks", type=int, default=1_000_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=4096)
+    ap.add_argument("--work", type=Path, default=RESULTS / "scale-index")
+    ap.add_argument("--keep", action="store_true", help="Keep the built index.")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    n = args.chunks
+    shutil.rmtree(args.work, ignore_errors=True)
+    kb = KnowledgeBase(args.work, collection=f"scale{n}")
+    kb.warm_up()
+    sent = sentence_vectors(kb.embedder)
+    qs = queries(args.queries + 1)
+    qvecs = np.stack([kb.embedder.embed_query(q) for q in qs]).astype(np.float32)
+    qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
+    rss0 = rss_mb()
+    print(f"== {n} chunks (RSS before build {rss0:.0f} MiB)", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    matrix = build(kb, n, args.batch, sent)
+    build_s = time.perf_counter() - t0
+    matrix_mb = matrix.nbytes / 2**20  # the bench's own copy, not the store's
+    rss_built = rss_mb()
+    t1 = time.perf_counter()
+    kb.optimize()
+    optimize_s = time.perf_counter() - t1
+    rss_opt = rss_mb()
+    print(f"  build {build_s:.0f}s, optimize {optimize_s:.0f}s, RSS {rss_opt:.0f} MiB", file=sys.stderr)
+
+    hybrid, legs = [], []
+    kb.search(qs[0], top_k=10, mode="hybrid")  # warm-up outside the measurement
+    for q in qs[1:]:
+        t = time.perf_counter()
+        _, timings = kb.search_debug(q, top_k=10, mode="hybrid")
+        hybrid.append((time.perf_counter() - t) * 1000)
+        legs.append(timings)
+    # The legs overlap in hybrid mode, so "without the query embedding" is total minus embed.
+    store_ms = [t["total_ms"] - t.get("embed_ms", 0.0) for t in legs]
+    recall = recall_at_10(kb, matrix, qvecs[1:])
+    store_mb = rss_opt - rss0 - matrix_mb
+    report = {
+        "chunks": n,
+        "build_s": round(build_s, 1),
+        "optimize_s": round(optimize_s, 1),
+        "rss_mb": {"before_build": round(rss0), "after_build": round(rss_built), "after_optimize": round(rss_opt),
+                   "bench_matrix": round(matrix_mb)},
+        "store_rss_mb_per_million": round(store_mb * 1_000_000 / n),
+        "disk_mb_per_million": round(dir_mb(args.work) * 1_000_000 / n),
+        "hybrid_ms": {"p50": round(median(hybrid), 2), "p99": round(pct(hybrid, 99), 2), "n": len(hybrid)},
+        "hybrid_stage_ms_p50": {k: round(median(t[k] for t in legs), 2) for k in legs[0]},
+        "search_without_embed_ms_p50": round(median(store_ms), 2),
+        "dense_recall_at_10_vs_exact": round(recall, 4),
+    }
+    kb.close()
+    if not args.keep:
+        shutil.rmtree(args.work, ignore_errors=True)
+    out = args.out or RESULTS / f"scale-{n}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
