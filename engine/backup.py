@@ -24,7 +24,7 @@ from typing import Callable
 from zhiku.engine.engine import Engine
 from zhiku.engine.errors import AlreadyExists, InvalidRequest
 from zhiku.engine.reindex import Progress, copy_collection
-from zhiku.engine.stores.base import VectorStore
+from zhiku.engine.stores.base import VectorStore, version_name
 from zhiku.engine.types import Point, ScoredPoint
 
 SNAPSHOT_FORMAT = 1
@@ -71,7 +71,12 @@ def restore_embedded(engine: Engine, src: Path, collection: str | None = None) -
                 f"collection {name!r} already exists; restore under another name or delete it first",
                 collection=name,
             )
-        engine.store.restore_from(name, Path(tmp) / "collection")  # type: ignore[attr-defined]
+        # A re-indexed collection comes back behind an alias, so its own model
+        # (recorded in its manifest) serves it, as it did when it was taken.
+        physical = name if meta["version"] == meta["collection"] else version_name(name, 1)
+        engine.store.restore_from(physical, Path(tmp) / "collection")  # type: ignore[attr-defined]
+        if physical != name:
+            engine.store.set_alias(name, physical)
     engine.forget(name)
     return name
 
@@ -86,10 +91,6 @@ def restore_server(engine: Engine, location: str, collection: str) -> str:
     engine.store.recover_snapshot(collection, location)  # type: ignore[attr-defined]
     engine.forget(collection)
     return collection
-
-
-SNAPSHOTS: dict[str, Callable[..., object]] = {"edge": snapshot_embedded, "server": snapshot_server}
-RESTORES: dict[str, Callable[..., str]] = {"edge": restore_embedded, "server": restore_server}
 
 
 @dataclass(slots=True)
@@ -166,7 +167,7 @@ def migrate(
 ) -> list[Migrated]:
     """Copy collections (their live versions) from `source` into `target` under the same names."""
     names = collections or source.list_collections()
-    taken = [n for n in names if target.has_collection(n)]
+    taken = [n for n in names if target.has_collection(n) or target.has_collection(source.store.resolve(n))]
     if taken:
         raise AlreadyExists(f"the target already has collection(s) {taken}; delete them or pick others")
     out = []
@@ -174,6 +175,10 @@ def migrate(
         physical = source.store.resolve(name)
         if not source.store.has_collection(physical):
             raise InvalidRequest(f"collection {name!r} does not exist in the source")
-        points = copy_collection(source.store, physical, target, name, progress(name) if progress else None)
+        # Same physical name and alias as the source, so a re-indexed collection
+        # keeps its own model on the server too.
+        points = copy_collection(source.store, physical, target, physical, progress(name) if progress else None)
+        if physical != name:
+            target.set_alias(name, physical)
         out.append(Migrated(name, points, verify_copy(source.store, physical, target, name, sample)))
     return out

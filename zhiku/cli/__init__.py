@@ -26,6 +26,10 @@ _COMMANDS = [
     ("zhiku.cli.llm", "generate", None),
     ("zhiku.cli.serve", "serve", None),
     ("zhiku.cli.mcp", "mcp", None),
+    ("zhiku.cli.scale", "reindex", None),
+    ("zhiku.cli.scale", "snapshot", None),
+    ("zhiku.cli.scale", "restore", None),
+    ("zhiku.cli.scale", "migrate", None),
     ("zhiku.cli.keys", "app", "keys"),
     ("zhiku.cli.eval", "app", "eval"),
 ]
