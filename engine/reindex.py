@@ -138,15 +138,21 @@ def drop_old_versions(engine: Engine, collection: str) -> list[str]:
 
 
 def _sources(kb: "KnowledgeBase") -> dict[str, str]:
-    """doc_id -> its original file; InvalidRequest listing documents that have none."""
-    sources: dict[str, str] = {}
+    """doc_id -> the ingest root that gives the same doc_id again; InvalidRequest
+    listing the documents whose original file is gone (or never was: add_texts)."""
+    roots: dict[str, str] = {}
     missing: list[str] = []
     for _, payload in kb.store.scroll(kb.collection, (Match("chunk_index", 0),)):
-        source = str(payload.get("source") or "")
-        if source and Path(source).is_file():
-            sources[str(payload["doc_id"])] = source
+        doc_id = str(payload.get("doc_id"))
+        path = str((payload.get("meta") or {}).get("path") or "")
+        if not path or not Path(path).is_file():
+            missing.append(doc_id)
+        elif Path(path).name == doc_id:
+            roots[doc_id] = path  # a file given as its own root keeps its name as id
+        elif path.endswith("/" + doc_id):
+            roots[doc_id] = path[: -len(doc_id) - 1]  # the folder it was ingested from
         else:
-            missing.append(str(payload.get("doc_id")))
+            missing.append(doc_id)
     if missing:
         raise InvalidRequest(
             f"changing the chunk size re-reads the original files, but {len(missing)} document(s) "
@@ -154,7 +160,7 @@ def _sources(kb: "KnowledgeBase") -> dict[str, str]:
             "or re-ingest them",
             missing=sorted(missing)[:100],
         )
-    return sources
+    return roots
 
 
 def _copy_chunks(
