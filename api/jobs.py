@@ -37,6 +37,7 @@ class IngestOutcome:
     doc_ids: list[str] = field(default_factory=list)
     chunks: int | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""  # a summary for jobs that are not uploads (re-index)
 
 
 def safe_filename(name: str | None, index: int) -> str:
@@ -122,6 +123,7 @@ class JobRunner:
             outcome = work()
             job.state = "succeeded" if outcome.doc_ids or not outcome.errors else "failed"
             job.documents, job.chunks, job.errors = len(outcome.doc_ids), outcome.chunks or 0, outcome.errors
+            job.message = outcome.message
             self.metrics.ingested(job.collection, len(outcome.doc_ids), outcome.chunks)
             self.metrics.ingest_errors.inc(len(outcome.errors))
         except ZhikuError as exc:

@@ -352,3 +352,53 @@ def test_cli_reindex_snapshot_restore_migrate(tmp_path: Path, monkeypatch: pytes
     assert run.stdout.count('"ok": true') == 2
     run = runner.invoke(app, ["reindex", "-c", "nope", "--embed-backend", "fake", *args])
     assert run.exit_code == 1 and "does not exist" in run.output
+
+
+# -- HTTP admin job -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["edge", "server"])
+def test_http_reindex_job_while_searching_and_asking(tmp_path: Path, store: str) -> None:
+    import time
+
+    from api_support import api_client, fake_settings
+
+    with api_client(fake_settings(tmp_path, store)) as client:
+        errors: list[str] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                path, body = ("/ask", {"collection": "docs", "question": "Where is the Eiffel Tower?"}) if i % 4 == 0 \
+                    else ("/search", {"collection": "docs", "query": "Eiffel Tower Paris", "mode": "dense"})
+                r = client.post(path, json=body)
+                if r.status_code != 200:
+                    errors.append(f"{path} {r.status_code} {r.text[:200]}")
+
+        thread = threading.Thread(target=load)
+        thread.start()
+        try:
+            r = client.post("/admin/reindex", json={"collection": "docs", "embed_backend": "fake", "drop_old": True})
+            assert r.status_code == 202, r.text
+            job_url = r.headers["location"]
+            for _ in range(600):
+                job = client.get(job_url).json()
+                if job["state"] in ("succeeded", "failed"):
+                    break
+                time.sleep(0.05)
+            time.sleep(0.3)  # requests after the switch
+        finally:
+            stop.set()
+            thread.join()
+        assert job["state"] == "succeeded", job
+        assert "docs.v2" in job["message"]
+        assert errors == []
+        info = client.get("/collections/docs").json()
+        assert info["chunks"] == 3
+        assert [c["name"] for c in client.get("/collections").json()["collections"]] == ["docs"]
+        bad = client.post("/admin/reindex", json={"collection": "docs", "embed_backend": "nope"})
+        assert bad.status_code == 422
+        missing = client.post("/admin/reindex", json={"collection": "nope", "embed_backend": "fake"})
+        assert missing.status_code == 404

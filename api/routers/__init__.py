@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from zhiku.api.routers import abilities, ask, collections, documents, health, openai_compat, search, ui
+from zhiku.api.routers import abilities, admin, ask, collections, documents, health, openai_compat, search, ui
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -16,6 +16,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     abilities.router,
     openai_compat.router,
     ui.router,
+    admin.router,
 )
 
 # Bodies parsed by hand (POST /documents takes JSON or multipart), published in OpenAPI.

@@ -162,3 +162,13 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     max_tokens: Annotated[int | None, Field(ge=1)] = None
     temperature: Annotated[float | None, Field(ge=0.0, le=2.0)] = None
+
+
+class ReindexRequest(_Body):
+    """POST /admin/reindex: build a new version of a collection, then switch its alias."""
+
+    collection: CollectionName
+    embed_backend: str = Field(min_length=1, max_length=64)
+    model: str | None = Field(None, max_length=300)
+    chunk_size: int | None = Field(None, ge=16, le=8192)
+    drop_old: bool = False
