@@ -103,10 +103,11 @@ def reindex(
     sources = _sources(old) if rechunk else {}
     physical = version_name(collection, next_version(store, collection))
     # A private engine on the same store builds the new version with the new model.
-    builder = Engine(settings, store=store, embedder=build_embedder(embed))
+    embedder = build_embedder(embed)
+    embedder.warm_up()  # some models know their dimension only once loaded
+    builder = Engine(settings, store=store, embedder=embedder)
     try:
         new = builder.kb(physical, create=True)
-        new.warm_up()
         if rechunk:
             new.add_files(sorted(set(sources.values())))
             caught_up = 0

@@ -143,11 +143,11 @@ def _payload(kb: Any, chunk_id: str) -> dict[str, Any]:
     return next(p for _, p in kb.store.scroll(kb.collection) if p["chunk_id"] == chunk_id)
 
 
-def test_reindex_under_load_fails_no_request_and_never_mixes_models(tmp_path: Path) -> None:
-    engine = Engine(make_settings(tmp_path, "edge"))
-    engine.kb("docs", create=True).add_texts(TEXTS, ids=[f"d{i}" for i in range(len(TEXTS))])
+def reindex_under_load(engine: Engine, name: str, queries: list[str], embed: Any, **kw: Any) -> tuple[list[str], list[str]]:
+    """Re-index while a thread searches (and every 5th time asks) without pause, until
+    20 requests after the switch; returns (errors, model id behind each request)."""
     errors: list[str] = []
-    served: list[int] = []  # the dimension of the model behind each answer
+    served: list[str] = []
     stop = threading.Event()
 
     def load() -> None:
@@ -155,29 +155,36 @@ def test_reindex_under_load_fails_no_request_and_never_mixes_models(tmp_path: Pa
         while not stop.is_set():
             i += 1
             try:
-                kb = engine.kb("docs")
+                kb = engine.kb(name)
                 if i % 5 == 0:
-                    answer = kb.ask(QUERIES[i % 100])
-                    assert answer is not None
+                    assert kb.ask(queries[i % len(queries)]) is not None
                 else:
-                    assert kb.search(QUERIES[i % 100], top_k=5, mode="dense")
-                served.append(kb.embedder.dim)
+                    assert kb.search(queries[i % len(queries)], top_k=5, mode="dense")
+                served.append(kb.embedder.model_id)
             except Exception as exc:  # every failure is the test's business
                 errors.append(f"{type(exc).__name__}: {exc}")
 
     thread = threading.Thread(target=load)
     thread.start()
     try:
-        reindex(engine, "docs", engine.settings.embed.model_copy(update={"fake_dim": 24}), drop_old=True)
+        reindex(engine, name, embed, **kw)
         after = len(served)
         while len(served) < after + 20 and thread.is_alive():
             stop.wait(0.01)
     finally:
         stop.set()
         thread.join()
+    return errors, served
+
+
+def test_reindex_under_load_fails_no_request_and_never_mixes_models(tmp_path: Path) -> None:
+    engine = Engine(make_settings(tmp_path, "edge"))
+    engine.kb("docs", create=True).add_texts(TEXTS, ids=[f"d{i}" for i in range(len(TEXTS))])
+    embed = engine.settings.embed.model_copy(update={"fake_dim": 24})
+    errors, served = reindex_under_load(engine, "docs", QUERIES, embed, drop_old=True)
     assert errors == []
-    assert 16 in served and served[-1] == 24
-    assert set(served[served.index(24):]) == {24}  # once switched, never back
+    assert "fake-hash-16" in served and served[-1] == "fake-hash-24"
+    assert set(served[served.index("fake-hash-24"):]) == {"fake-hash-24"}  # once switched, never back
     assert engine.versions("docs") == ["docs.v2"]
     engine.close()
 
@@ -402,3 +409,31 @@ def test_http_reindex_job_while_searching_and_asking(tmp_path: Path, store: str)
         assert bad.status_code == 422
         missing = client.post("/admin/reindex", json={"collection": "nope", "embed_backend": "fake"})
         assert missing.status_code == 404
+
+
+# -- real models ------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_reindex_minilm_to_e5_under_load_real_models(tmp_path: Path, shared_data: Path) -> None:
+    """MiniLM -> multilingual-e5-small on 300 squad-dev passages while a thread searches and asks."""
+    import json
+
+    rows = [json.loads(line) for line in (shared_data / "retrieval/squad-dev/corpus.jsonl").open()][:300]
+    questions = [json.loads(line)["text"] for line in (shared_data / "retrieval/squad-dev/queries.jsonl").open()][:50]
+    settings = load_settings(data_dir=tmp_path, llm={"backend": "fake"})
+    engine = Engine(settings)
+    engine.kb("squad", create=True).add_texts([r["text"] for r in rows], ids=[r["_id"] for r in rows],
+                                              metadatas=[{"title": r.get("title", "")} for r in rows])
+    chunks = engine.kb("squad").count()
+    errors, models = reindex_under_load(engine, "squad", questions, settings.embed.model_copy(update={"backend": "e5-small"}))
+    assert errors == [] and engine.kb("squad").count() == chunks
+    new_id = engine.kb("squad").embedder.model_id
+    assert new_id != models[0] and models[-1] == new_id
+    assert set(models[models.index(new_id):]) == {new_id}
+    kb = engine.kb("squad")
+    q = kb.embedder.embed_query(questions[0])
+    for hit in kb.search(questions[0], top_k=5, mode="dense"):
+        doc = kb.embedder.embed_documents([indexed_text(chunk_from_payload(_payload(kb, hit.chunk_id)))])[0]
+        assert hit.score == pytest.approx(float(q @ doc / np.linalg.norm(doc)), abs=1e-3)
+    engine.close()
