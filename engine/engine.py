@@ -140,9 +140,12 @@ class Engine:
     def list_collections(self) -> list[str]:
         """Names users see, sorted: aliases and plain collections, not the versions behind aliases."""
         aliases = self.store.aliases()
+        physical = self.store.list_collections()
+        # A version is hidden once its base name exists (also while a first re-index builds it).
+        bases = set(aliases) | set(physical)
         names = set(aliases)
-        for name in self.store.list_collections():
-            if not any(version_of(name, a) is not None for a in aliases) and name not in aliases.values():
+        for name in physical:
+            if name not in aliases.values() and not any(version_of(name, b) is not None for b in bases):
                 names.add(name)
         return sorted(names)
 

@@ -63,7 +63,7 @@ def _summary_table(collection: str, s: Summary) -> Table:
 
 def _plan_only(engine: Any, collection: str) -> DocumentWriter:
     # A dry run must not create the collection just to find it empty.
-    if engine.store.has_collection(collection):
+    if engine.store.has_collection(engine.store.resolve(collection)):
         return engine.kb(collection)
     return PlannedCollection(engine.store, collection, engine.settings, engine.embedder)
 
