@@ -32,8 +32,8 @@ _META = "zhiku-snapshot.json"
 # Stored points whose vectors serve as the verification queries of a migrate.
 VERIFY_SAMPLE = 100
 VERIFY_TOP_K = 10
-# Scores agree to float32 precision across engines (4 digits leaves margin).
-SCORE_DIGITS = 4
+# Two engines' scores for one point agree to float32 precision; 1e-4 leaves margin.
+SCORE_TOLERANCE = 1e-4
 
 
 def snapshot_embedded(engine: Engine, collection: str, dest: Path) -> Path:
@@ -136,18 +136,20 @@ def same_ranking(a: list[ScoredPoint], b: list[ScoredPoint]) -> bool:
     """Equal scores rank by rank, and the same ids at each score; only the order
     within a tie, and which tied points the limit cut at the last score, may differ
     (engines break ties differently)."""
-    if [round(p.score, SCORE_DIGITS) for p in a] != [round(p.score, SCORE_DIGITS) for p in b]:
+    if len(a) != len(b) or any(abs(x.score - y.score) > SCORE_TOLERANCE for x, y in zip(a, b)):
         return False
     return _tie_groups(a) == _tie_groups(b)
 
 
-def _tie_groups(points: list[ScoredPoint]) -> dict[float, set[str]]:
-    groups: dict[float, set[str]] = {}
+def _tie_groups(points: list[ScoredPoint]) -> list[set[str]]:
+    """Ids grouped by equal score (within the tolerance), best first, less the last group."""
+    groups: list[tuple[float, set[str]]] = []
     for p in points:
-        groups.setdefault(round(p.score, SCORE_DIGITS), set()).add(p.id)
-    if points:
-        groups.pop(round(points[-1].score, SCORE_DIGITS))  # the limit may cut this tie anywhere
-    return groups
+        if groups and abs(groups[-1][0] - p.score) <= SCORE_TOLERANCE:
+            groups[-1][1].add(p.id)
+        else:
+            groups.append((p.score, {p.id}))
+    return [ids for _, ids in groups[:-1]]  # the limit may cut the last tie anywhere
 
 
 def _dense_leg(store: VectorStore, name: str, p: Point) -> list[ScoredPoint]:
