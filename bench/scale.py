@@ -2,7 +2,7 @@
 
 Chunks are real squad-dev sentences (bench/corpus.py), their vectors the
 normalised mean of real MiniLM sentence vectors, their BM25 vectors encoded by
-the engine's own `prepare_points`; nothing is embedded per chunk, so a million
+the engine's own write path; nothing is embedded per chunk, so a million
 chunks fit in an evening on two cores. Queries are real questions embedded by
 the real model at search time.
 
@@ -30,7 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import ROOT, chunk_vectors, iter_chunks, queries, sentence_vectors, sentences  # noqa: E402
 
-from zhiku.engine.kb import KnowledgeBase, point_id  # noqa: E402
+from zhiku.engine.identity import point_id  # noqa: E402
+from zhiku.engine.kb import KnowledgeBase  # noqa: E402
 from zhiku.engine.types import Chunk  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -65,7 +66,7 @@ def build(kb: KnowledgeBase, n: int, batch: int, sent: np.ndarray) -> np.ndarray
         matrix[done : done + len(records)] = dense
         cs = [Chunk(doc_id=r["id"], chunk_id=f"{r['id']}#0", chunk_index=0, text=r["text"],
                     content_hash=r["id"], chunk_count=1, title=r["title"]) for r in records]
-        kb.write_points(kb.prepare_points(cs, dense=dense))
+        kb.add_chunks(cs, dense=dense)
         done += len(records)
         records.clear()
         if done % (batch * 25) == 0 or done == n:

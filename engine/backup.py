@@ -1,7 +1,7 @@
 """Snapshot, restore and migrate collections; every copy keeps the stored vectors.
 
 - Embedded store: a snapshot is a tar of the collection's folder (shard and
-  manifest) taken after a flush while the knowledge base's write lock is held,
+  manifest) taken after a flush while the collection's writer lock is held,
   so no write lands half in it; restore unpacks it under a name that must be free.
 - Server store: Qdrant's own snapshot API (the snapshot stays on the server;
   restore takes its URL or a file:// path on the server).
@@ -41,8 +41,8 @@ def snapshot_embedded(engine: Engine, collection: str, dest: Path) -> Path:
     kb = engine.kb(collection)
     dest = Path(dest)
     with tempfile.TemporaryDirectory(dir=dest.parent if dest.parent.exists() else None) as tmp:
-        kb.flush()
-        with kb._write_lock:  # no write lands while the files are copied
+        with kb.writing() as session:  # the writer lock: no write lands while the files are copied
+            session.flush()
             engine.store.snapshot_to(kb.collection, Path(tmp) / "collection")  # type: ignore[attr-defined]
         meta = {"format": SNAPSHOT_FORMAT, "collection": collection, "version": kb.collection,
                 "created_at": time.time(), "chunks": kb.count()}

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from zhiku.engine.kb import KnowledgeBase
 
 Progress = Callable[[int, int], None]
+ReadFiles = Callable[["KnowledgeBase", list[str]], object]
 # Chunks embedded per batch while copying.
 COPY_BATCH = 256
 # Wait this long before dropping old versions, so replicas that cached the old
@@ -92,12 +93,19 @@ def reindex(
     chunk_size: int | None = None,
     drop_old: bool = False,
     progress: Progress | None = None,
+    read_files: ReadFiles | None = None,
 ) -> ReindexResult:
-    """Build a new version of `collection` with `embed` (and chunk size), then switch to it."""
+    """Build a new version of `collection` with `embed` (and chunk size), then switch to it.
+
+    A new chunk size needs the original files, read by `read_files(kb, roots)`
+    (the ingest pipeline; the engine never imports ingest, so callers pass it).
+    """
     t0 = time.perf_counter()
     store = engine.store
     old = engine.kb(collection)
-    rechunk = chunk_size is not None and chunk_size != old.manifest["chunk"]["size"]
+    rechunk = chunk_size is not None and chunk_size != old.manifest.chunk.size
+    if rechunk and read_files is None:
+        raise InvalidRequest("changing the chunk size needs the ingest pipeline to re-read the files")
     chunk = engine.settings.chunk.model_copy(update={"size": chunk_size} if chunk_size else {})
     settings = engine.settings.model_copy(update={"embed": embed, "chunk": chunk})
     sources = _sources(old) if rechunk else {}
@@ -109,7 +117,7 @@ def reindex(
     try:
         new = builder.kb(physical, create=True)
         if rechunk:
-            new.add_files(sorted(set(sources.values())))
+            read_files(new, sorted(set(sources.values())))  # type: ignore[misc]
             caught_up = 0
         else:
             _copy_chunks(old, new, old.store.scroll(old.collection), old.count(), progress)
@@ -200,13 +208,11 @@ def _catch_up(old: "KnowledgeBase", new: "KnowledgeBase") -> int:
     live, built = _heads(old), _heads(new)
     changed = [d for d, h in live.items() if built.get(d) != h]
     gone = [d for d in built if d not in live]
-    if gone:
-        new.delete(gone)
+    if changed or gone:
+        new.delete([*changed, *gone])  # the new version is not live yet: replace whole documents
     if changed:
-        stale = {d: live[d] for d in changed if d in built}
         payloads = old.store.scroll(old.collection, (MatchAny("doc_id", tuple(changed)),))
         _copy_chunks(old, new, payloads, 0, None)
-        new.remove_stale(stale)
     return len(changed) + len(gone)
 
 

@@ -18,13 +18,15 @@ from typer.testing import CliRunner
 from zhiku.engine.backup import migrate, restore_embedded, same_ranking, snapshot_embedded, verify_copy
 from zhiku.engine.engine import Engine
 from zhiku.engine.errors import AlreadyExists, InvalidRequest, NotFound
-from zhiku.engine.kb import indexed_text
+from zhiku.engine.identity import indexed_text
 from zhiku.engine.reindex import chunk_from_payload, copy_collection, reindex
 from zhiku.engine.settings import Settings, StoreSettings, load_settings
 from zhiku.engine.stores.base import CollectionSpec, version_name, version_of
 from zhiku.engine.stores.edge import EdgeStore
 from zhiku.engine.stores.server import ServerStore
 from zhiku.engine.types import ScoredPoint
+
+from zhiku.library import read_files
 
 from store_helpers import point
 
@@ -120,7 +122,7 @@ def test_reindex_switches_model_and_keeps_old_until_drop(engine: Engine) -> None
     assert (result.old, result.new, result.chunks) == ("docs", "docs.v2", len(TEXTS))
     kb = engine.kb("docs")
     assert kb is not before and kb.collection == "docs.v2"
-    assert kb.embedder.model_id == "fake-hash-24" and kb.manifest["embedder"]["dim"] == 24
+    assert kb.embedder.model_id == "fake-hash-24" and kb.manifest.embedder["dim"] == 24
     assert engine.list_collections() == ["docs"]
     assert engine.store.has_collection(before.collection)  # kept until drop_old
     assert top(engine, "docs", "cats word1")  # searches the new version
@@ -221,7 +223,7 @@ def test_reindex_writes_during_the_build_are_caught_up(tmp_path: Path, monkeypat
 
 def test_rechunk_without_source_files_is_refused_and_builds_nothing(engine: Engine) -> None:
     with pytest.raises(InvalidRequest, match="original files"):
-        reindex(engine, "docs", engine.settings.embed, chunk_size=64)
+        reindex(engine, "docs", engine.settings.embed, chunk_size=64, read_files=read_files)
     assert engine.versions("docs") == ["docs"]
     assert engine.store.resolve("docs") == "docs"
 
@@ -232,11 +234,11 @@ def test_rechunk_reads_the_original_files(tmp_path: Path) -> None:
     for i in range(3):
         (folder / f"f{i}.txt").write_text(" ".join(f"sentence {j} of file {i}." for j in range(200)))
     engine = Engine(make_settings(tmp_path / "data"))
-    engine.kb("docs", create=True).add_files(folder)
+    read_files(engine.kb("docs", create=True), [folder])
     before = engine.kb("docs").count()
-    result = reindex(engine, "docs", engine.settings.embed, chunk_size=64)
+    result = reindex(engine, "docs", engine.settings.embed, chunk_size=64, read_files=read_files)
     kb = engine.kb("docs")
-    assert kb.manifest["chunk"]["size"] == 64 and result.documents == 3
+    assert kb.manifest.chunk.size == 64 and result.documents == 3
     assert kb.count() > before
     engine.close()
 

@@ -32,3 +32,8 @@ class KnowledgeBase(EngineKnowledgeBase):
             **({} if workers is None else {"workers": workers}),
         )
         return ingest_paths(self, [paths] if isinstance(paths, (str, Path)) else list(paths), options)
+
+
+def read_files(kb: EngineKnowledgeBase, roots: Sequence[str | Path]) -> Summary:
+    """Ingest files into any knowledge base: how a re-index with a new chunk size re-reads them."""
+    return ingest_paths(kb, list(roots), IngestOptions())

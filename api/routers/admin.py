@@ -23,6 +23,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=JSON_ONLY)
 async def reindex(body: ReindexRequest, access: AccessDep) -> JSONResponse:
     """Queue a re-index of a collection (admin scope); 202 with the job to poll."""
     from zhiku.engine.reindex import reindex as run
+    from zhiku.library import read_files
 
     access.principal.authorize(body.collection, "admin")
     services = access.services
@@ -32,7 +33,7 @@ async def reindex(body: ReindexRequest, access: AccessDep) -> JSONResponse:
     embed = services.settings.embed.model_copy(update={"backend": body.embed_backend, "model": body.model})
 
     def work() -> IngestOutcome:
-        result = run(services.engine, body.collection, embed, body.chunk_size, body.drop_old)
+        result = run(services.engine, body.collection, embed, body.chunk_size, body.drop_old, None, read_files)
         return IngestOutcome(
             chunks=result.chunks,
             message=f"re-indexed {result.collection!r}: {result.old} -> {result.new}, "

@@ -39,11 +39,13 @@ def reindex(
 ) -> None:
     """Re-index a collection into a new version, then switch its alias (no downtime)."""
     from zhiku.engine.reindex import reindex as run
+    from zhiku.library import read_files
 
     settings = make_settings(data_dir)
     embed = settings.embed.model_copy(update={"backend": embed_backend, "model": model})
     with engine_for(settings) as engine, _bars() as progress:
-        result = run(engine, collection, embed, chunk_size, drop_old, progress(f"re-embedding {collection}"))  # type: ignore[operator]
+        bar = progress(f"re-embedding {collection}")  # type: ignore[operator]
+        result = run(engine, collection, embed, chunk_size, drop_old, bar, read_files)
     print_json(asdict(result))
 
 
