@@ -114,6 +114,7 @@ def reindex(
     embedder = build_embedder(embed)
     embedder.warm_up()  # some models know their dimension only once loaded
     builder = Engine(settings, store=store, embedder=embedder)
+    new = None
     try:
         new = builder.kb(physical, create=True)
         if rechunk:
@@ -124,6 +125,10 @@ def reindex(
             caught_up = _catch_up(old, new)
         new.optimize()
         chunks, documents = new.count(), new.count_documents()
+    except BaseException:
+        if new is not None:  # ours, half built and never live: remove it
+            store.drop_collection(physical)
+        raise
     finally:
         builder.leg_pool.shutdown(wait=True)
     _switch(engine, collection, old.collection, physical)

@@ -444,3 +444,20 @@ def test_reindex_minilm_to_e5_under_load_real_models(tmp_path: Path, shared_data
         doc = kb.embedder.embed_documents([indexed_text(chunk_from_payload(_payload(kb, hit.chunk_id)))])[0]
         assert hit.score == pytest.approx(float(q @ doc / np.linalg.norm(doc)), abs=1e-3)
     engine.close()
+
+
+def test_a_failed_build_leaves_no_version_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zhiku.engine.reindex as module
+
+    engine = Engine(make_settings(tmp_path))
+    engine.kb("docs", create=True).add_texts(TEXTS[:10])
+
+    def broken(*args: Any, **kw: Any) -> int:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(module, "_copy_chunks", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        reindex(engine, "docs", engine.settings.embed.model_copy(update={"fake_dim": 24}))
+    assert engine.versions("docs") == ["docs"] and engine.store.aliases() == {}
+    assert engine.kb("docs").count() == 10  # still served, untouched
+    engine.close()
