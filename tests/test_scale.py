@@ -420,6 +420,7 @@ def test_http_reindex_job_while_searching_and_asking(tmp_path: Path, store: str)
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(1200)  # 8.5 min measured with 8 jobs sharing 2 cores; far less on an idle CI box
 def test_reindex_minilm_to_e5_under_load_real_models(tmp_path: Path, shared_data: Path) -> None:
     """MiniLM -> multilingual-e5-small on 100 squad-dev passages while a thread searches and asks."""
     import json
