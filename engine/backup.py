@@ -87,8 +87,17 @@ def snapshot_server(engine: Engine, collection: str) -> str:
 
 
 def restore_server(engine: Engine, location: str, collection: str) -> str:
-    """Recover a collection on the server from a snapshot URL or server-side file:// path."""
-    engine.store.recover_snapshot(collection, location)  # type: ignore[attr-defined]
+    """Recover a collection on the server from a snapshot URL or server-side file:// path.
+
+    It comes back as `<name>.v1` behind the alias `<name>`, so a snapshot of a
+    re-indexed collection is served by the model its manifest records.
+    """
+    if collection in engine.list_collections() or engine.versions(collection):
+        raise AlreadyExists(f"collection {collection!r} already exists; restore under another name",
+                            collection=collection)
+    physical = version_name(collection, 1)
+    engine.store.recover_snapshot(physical, location)  # type: ignore[attr-defined]
+    engine.store.set_alias(collection, physical)
     engine.forget(collection)
     return collection
 

@@ -462,3 +462,32 @@ def test_a_failed_build_leaves_no_version_behind(tmp_path: Path, monkeypatch: py
     assert engine.versions("docs") == ["docs"] and engine.store.aliases() == {}
     assert engine.kb("docs").count() == 10  # still served, untouched
     engine.close()
+
+
+def test_server_snapshot_and_restore_use_qdrants_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """qdrant-client's local mode has no snapshots, so the client's two calls are stubbed here."""
+    from types import SimpleNamespace
+
+    from zhiku.engine.backup import restore_server, snapshot_server
+
+    engine = Engine(make_settings(tmp_path, "server"))
+    engine.kb("docs", create=True).add_texts(TEXTS[:5])
+    reindex(engine, "docs", engine.settings.embed.model_copy(update={"fake_dim": 24}))
+    calls: list[tuple[str, ...]] = []
+    client = engine.store.client  # type: ignore[attr-defined]
+    monkeypatch.setattr(client, "create_snapshot", lambda name, wait: calls.append(("create", name))
+                        or SimpleNamespace(name=f"{name}-1.snapshot"))
+
+    def recover(name: str, location: str, wait: bool) -> None:  # stands in for Qdrant's recovery
+        calls.append(("recover", name, location))
+        copy_collection(engine.store, "docs.v2", engine.store, name)
+
+    monkeypatch.setattr(client, "recover_snapshot", recover)
+    assert snapshot_server(engine, "docs") == "docs.v2-1.snapshot"  # the live version, not the alias
+    assert restore_server(engine, "file:///snapshots/docs.v2-1.snapshot", "copy") == "copy"
+    assert calls == [("create", "docs.v2"), ("recover", "copy.v1", "file:///snapshots/docs.v2-1.snapshot")]
+    assert engine.kb("copy").embedder.dim == 24  # served by its own model
+    assert top(engine, "copy", "cats word1") == top(engine, "docs", "cats word1")
+    with pytest.raises(AlreadyExists):
+        restore_server(engine, "file:///x", "docs")
+    engine.close()
