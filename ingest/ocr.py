@@ -111,7 +111,9 @@ def _engine() -> Any:
         from rapidocr_onnxruntime import RapidOCR
     except ImportError:  # pragma: no cover - a dependency of the package
         raise FileRejected("OCR is not installed (rapidocr-onnxruntime)", code="ocr_unavailable") from None
-    return RapidOCR(text_score=0.0, intra_op_num_threads=1, inter_op_num_threads=1)
+    # No direction classifier: it turned whole, upright English lines upside down
+    # (read back as "o"); a page scanned upside down is rare, a long line is not.
+    return RapidOCR(text_score=0.0, use_cls=False, intra_op_num_threads=1, inter_op_num_threads=1)
 
 
 def read_lines(image: Any) -> list[Line]:
