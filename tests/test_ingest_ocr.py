@@ -21,6 +21,7 @@ from zhiku.ingest.detect import detect_kind
 from zhiku.ingest.errors import FileRejected
 from zhiku.ingest.failures import FailureMemory
 from zhiku.ingest.ocr import Line, OcrOptions, heavy_first_last, join_lines, load_image, reading_order
+from zhiku.ingest.pdf import load_pdf
 from zhiku.ingest.pipeline import IngestOptions, ingest_paths
 
 INLINE = IngestOptions(workers=0, optimize=False)
@@ -214,17 +215,19 @@ def test_mixed_pdf_keeps_text_layer_and_ocrs_the_scan(tmp_path: Path) -> None:
         summary = ingest_paths(kb, [tmp_path / "docs"], INLINE)
         assert summary.new == 1, summary.problems
         chunks = kb.get_document("mixed.pdf").chunks
-    by_page = {c.metadata["page"]: c for c in chunks}
-    assert "rent monthly" in by_page[1].text and "ocr" not in by_page[1].metadata
-    assert "zebras" in by_page[2].text
-    assert by_page[2].metadata["ocr"] is True and by_page[2].metadata["ocr_low_confidence"] is False
-    assert by_page[2].metadata["ocr_pages"] == [2]
+    text = " ".join(c.text for c in chunks)
+    assert "rent monthly" in text and "second paragraph talks about zebras" in text
+    meta = chunks[0].metadata
+    assert meta["pages"] == [1, 2] and meta["ocr"] is True and meta["ocr_pages"] == [2]
+    assert meta["ocr_low_confidence"] is False
+    elements = load_pdf(data, "mixed.pdf")[0].elements
+    typed = [e for e in elements if e.page == 1]
+    assert typed and all(e.confidence is None for e in typed)  # the text layer is kept, not OCR'd
+    assert [e.text for e in elements if e.page == 2] == ENGLISH
 
 
 @pytest.mark.integration
 def test_ocr_off_rejects_an_image_only_pdf() -> None:
-    from zhiku.ingest.pdf import load_pdf
-
     data = scans.image_pdf([_small(ENGLISH).image])
     with pytest.raises(FileRejected) as err:
         load_pdf(data, "scan.pdf", OcrOptions(mode="off"))
