@@ -132,8 +132,7 @@ def read_lines(image: Any) -> list[Line]:
     for item in result or []:
         box, text, score = item[0], str(item[1]), float(item[2])
         if text and len(item) > 3 and isinstance(item[3], list) and len(item[3]) == len(text):
-            ys = [p[1] for p in box]
-            text = _restore_spaces(text, item[3], ink, int(min(ys)), int(max(ys)) + 1)
+            text = _restore_spaces(text, item[3], *_empty_columns(ink, box))
         text = text.strip()
         if not text:
             continue
@@ -143,7 +142,24 @@ def read_lines(image: Any) -> list[Line]:
     return lines
 
 
-def _restore_spaces(text: str, boxes: list[Any], ink: Any, top: int, bottom: int) -> str:
+def _empty_columns(ink: Any, box: Sequence[Sequence[float]]) -> tuple[Any, int, float]:
+    """Which columns of a (possibly skewed) line box hold no ink; first column; line height."""
+    import numpy as np
+
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = box[:4]  # top-left, top-right, bottom-right, bottom-left
+    left, right = int(min(x0, x3)), int(max(x1, x2)) + 1
+    height = max(1.0, ((y3 - y0) + (y2 - y1)) / 2)
+    empty = np.ones(max(0, right - left), dtype=bool)
+    span = max(1.0, x1 - x0)
+    for n, x in enumerate(range(left, min(right, ink.shape[1]))):
+        f = (x - x0) / span  # follow the line's slope: a 2 degree skew drifts 50 px across a page
+        top = int(y0 + (y1 - y0) * f)
+        bottom = int(y3 + (y2 - y3) * f) + 1
+        empty[n] = not ink[max(0, top):max(0, bottom), x].any()
+    return empty, left, height
+
+
+def _restore_spaces(text: str, boxes: list[Any], empty: Any, left: int, height: float) -> str:
     """Put back word breaks the recogniser dropped, where the printed line shows a gap.
 
     PP-OCRv4's Chinese model often reads "scanned pages" as "scannedpages".
@@ -151,14 +167,13 @@ def _restore_spaces(text: str, boxes: list[Any], ink: Any, top: int, bottom: int
     spacing, so look at the pixels: between two Latin characters, a run of
     ink-free columns wider than `_SPACE_GAP` line heights is a space.
     """
-    centres = [(min(p[0] for p in b) + max(p[0] for p in b)) / 2 for b in boxes]
-    empty = ~ink[max(0, top):bottom].any(axis=0)  # columns of this line without ink
-    need = max(3, (bottom - top) * _SPACE_GAP)
+    centres = [(min(p[0] for p in b) + max(p[0] for p in b)) / 2 - left for b in boxes]
+    need = max(3, height * _SPACE_GAP)
     out = text[0]
     for i in range(1, len(text)):
         prev, ch = text[i - 1], text[i]
         if not prev.isspace() and not ch.isspace() and prev.isascii() and ch.isascii():
-            if _longest_run(empty[int(centres[i - 1]) : int(centres[i]) + 1]) >= need:
+            if _longest_run(empty[max(0, int(centres[i - 1])) : max(0, int(centres[i]) + 1)]) >= need:
                 out += " "
         out += ch
     return out
