@@ -237,3 +237,21 @@ def test_ocr_off_rejects_an_image_only_pdf() -> None:
     with pytest.raises(FileRejected) as err:
         load_pdf(scans.image_pdf([_small(ENGLISH).image] * 3), "long.pdf", OcrOptions(max_pages=2))
     assert err.value.reason_code == "too_large"
+
+
+@pytest.mark.integration
+def test_http_upload_reads_an_image_and_a_scanned_pdf(tmp_path: Path) -> None:
+    from api_support import api_client, fake_settings
+
+    image = _small(ENGLISH).image
+    files = [("files", ("page.png", scans.image_bytes(image), "image/png")),
+             ("files", ("scan.pdf", scans.image_pdf([image]), "application/pdf")),
+             ("files", ("cut.png", scans.image_bytes(image)[:100], "image/png"))]
+    with api_client(fake_settings(tmp_path)) as client:
+        r = client.post("/documents", files=files, data={"collection": "scans"})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert sorted(body["doc_ids"]) == ["page.png", "scan.pdf"]
+        assert [e["file"] for e in body["errors"]] == ["cut.png"] and body["errors"][0]["code"] == "corrupt"
+        hits = client.post("/search", json={"query": "zebras and tea", "collection": "scans"}).json()["hits"]
+        assert hits and hits[0]["metadata"]["ocr"] is True and hits[0]["metadata"]["page"] == 1
