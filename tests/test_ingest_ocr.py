@@ -255,3 +255,30 @@ def test_http_upload_reads_an_image_and_a_scanned_pdf(tmp_path: Path) -> None:
         assert [e["file"] for e in body["errors"]] == ["cut.png"] and body["errors"][0]["code"] == "corrupt"
         hits = client.post("/search", json={"query": "zebras and tea", "collection": "scans"}).json()["hits"]
         assert hits and hits[0]["metadata"]["ocr"] is True and hits[0]["metadata"]["page"] == 1
+
+
+def test_word_breaks_come_back_from_ink_free_columns() -> None:
+    import numpy as np
+
+    from zhiku.ingest.ocr import _empty_columns, _restore_spaces
+
+    ink = np.zeros((40, 200), dtype=bool)
+    for x0 in (10, 22, 34, 70, 82):  # "abc" then a 24 px gap, then "de"
+        ink[10:30, x0 : x0 + 10] = True
+    boxes = [[[x, 10], [x + 10, 10], [x + 10, 30], [x, 30]] for x in (10, 22, 34, 70, 82)]
+    line = [[10, 10], [92, 10], [92, 30], [10, 30]]
+    assert _restore_spaces("abcde", boxes, *_empty_columns(ink, line)) == "abc de"
+    assert _restore_spaces("北京de", boxes[:2] + boxes[3:], *_empty_columns(ink, line)) == "北京de"
+
+
+def test_ocr_settings_are_validated() -> None:
+    from pydantic import ValidationError
+
+    from zhiku.engine.settings import load_settings
+
+    settings = load_settings(ingest={"ocr": "force", "ocr_dpi": 300})
+    assert OcrOptions.from_settings(settings) == OcrOptions(mode="force", dpi=300)
+    with pytest.raises(ValidationError):
+        load_settings(ingest={"ocr_languages": ["fr"]})
+    with pytest.raises(ValidationError):
+        load_settings(ingest={"ocr": "sometimes"})
