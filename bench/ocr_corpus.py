@@ -58,7 +58,7 @@ def build_pages(out: Path, count: int) -> list[dict]:
 
 def build_formats(out: Path) -> None:
     """The same kind of page in every format the loaders accept, plus a mixed PDF."""
-    from zhiku.ingest import samples
+    import samples  # beside this script
 
     zh = scans.render([paragraphs("cmrc-trial")[0]["text"][:300]], height=None)[0].image
     en = scans.render([paragraphs("squad-dev")[0]["text"][:400]], height=None, cjk=False)[0].image

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import samples
 from zhiku.engine.kb import KnowledgeBase
 from zhiku.eval import scans
 from zhiku.ingest import pipeline
@@ -205,8 +206,6 @@ def test_chinese_noisy_tiff_pages_keep_page_numbers() -> None:
 
 @pytest.mark.integration
 def test_mixed_pdf_keeps_text_layer_and_ocrs_the_scan(tmp_path: Path) -> None:
-    from zhiku.ingest import samples
-
     text_pdf = samples.pdf_bytes("Contract", [("Terms", ["The tenant pays rent monthly in advance."])])
     data = scans.mixed_pdf(text_pdf, [_small(ENGLISH).image])
     (tmp_path / "docs").mkdir()
