@@ -281,3 +281,33 @@ def test_ocr_settings_are_validated() -> None:
         load_settings(ingest={"ocr_languages": ["fr"]})
     with pytest.raises(ValidationError):
         load_settings(ingest={"ocr": "sometimes"})
+
+
+def _paging_work(task):  # type: ignore[no-untyped-def]
+    # Module level so a spawned worker can import it: three "pages" of 1.5 s each.
+    import time
+
+    from zhiku.ingest.ocr import pages_read
+    from zhiku.ingest.parse import ParseResult
+
+    pages_read(0, 3)  # from here on the clock runs 2.5 s per page
+    for page in range(1, 4):
+        time.sleep(1.5)
+        pages_read(page, 3)
+    return ParseResult(task.path, task.doc_id, kind="image")
+
+
+def _no_warm_up() -> None:
+    pass  # a warm-up gives the first task a spawn allowance: a loaded machine imports slowly
+
+
+def test_pool_forwards_pages_and_each_page_restarts_the_timeout() -> None:
+    from types import SimpleNamespace
+
+    from zhiku.ingest.pool import ParsePool
+
+    seen: list = []
+    with ParsePool(1, timeout_s=2.5, work=_paging_work, warm=_no_warm_up, on_pages=seen.append) as pool:
+        results = list(pool.run([SimpleNamespace(path="book.tiff", doc_id="book.tiff")]))
+    assert results[0].ok, results[0].error  # 4.5 s in all, but never 2.5 s without a page
+    assert [(p.path, p.done, p.total) for p in seen] == [("book.tiff", n, 3) for n in (0, 1, 2, 3)]
