@@ -314,3 +314,47 @@ def test_pool_forwards_pages_and_each_page_restarts_the_timeout() -> None:
         results = list(pool.run(tasks))
     assert results[1].ok, results[1].error  # 4.5 s in all, but never 2.5 s without a page
     assert [(p.path, p.done, p.total) for p in seen] == [("book.tiff", n, 3) for n in (0, 1, 2, 3)]
+
+
+def _ruled_table_pdf(rows: list[list[str]]) -> bytes:
+    """One page: a sentence, then a table drawn with ruling lines, one cell per text run."""
+    x0, top, width, height = 72, 650, 150, 24
+    ops = ["BT /F1 11 Tf 72 720 Td (Prices agreed for the year, as listed below.) Tj ET", "0.5 w"]
+    for r in range(len(rows) + 1):
+        ops.append(f"{x0} {top - r * height} m {x0 + width * len(rows[0])} {top - r * height} l S")
+    for c in range(len(rows[0]) + 1):
+        ops.append(f"{x0 + c * width} {top} m {x0 + c * width} {top - height * len(rows)} l S")
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            ops.append(f"BT /F1 10 Tf {x0 + c * width + 6} {top - (r + 1) * height + 8} Td ({cell}) Tj ET")
+    stream = "\n".join(ops).encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_ruled_pdf_table_becomes_a_table_element_and_a_whole_chunk() -> None:
+    from zhiku.ingest.chunking import ChunkOptions, chunk_elements
+
+    rows = [["item", "price", "unit"], ["tea", "3", "box"], ["coffee", "4", "bag"]]
+    elements = load_pdf(_ruled_table_pdf(rows), "prices.pdf", OcrOptions(mode="off"))[0].elements
+    tables = [e for e in elements if e.kind == "table"]
+    assert [e.text for e in elements if e.kind == "text"] == ["Prices agreed for the year, as listed below."]
+    assert len(tables) == 1 and tables[0].rows == rows and tables[0].page == 1
+    pieces = chunk_elements(elements, lambda t: len(t.split()), ChunkOptions(200, 20))
+    table = [p for p in pieces if p.kind == "table"]
+    assert len(table) == 1 and "item" in table[0].text and "coffee" in table[0].text and table[0].pages == [1]
