@@ -99,6 +99,8 @@ def _add_box(page: _Page, top: float, text: str, size: float) -> None:
 
 
 def _reject(exc: Exception) -> FileRejected:
+    if exc.args and isinstance(exc.args[0], Exception):
+        exc = exc.args[0]  # pdfplumber wraps pdfminer's error (PDFPasswordIncorrect, say)
     name = type(exc).__name__
     text = str(exc) or name
     if "Password" in name or "Encrypt" in name or "password" in text.lower() or "Password" in text:
