@@ -9,6 +9,8 @@ MODELS := .models
 GGUF   := $(MODELS)/qwen2.5-coder-0.5b-instruct-q8_0.gguf
 USE    := $(MODELS)/use-multilingual-int8.onnx
 MINILM := $(MODELS)/all-minilm-l6-v2.onnx
+# CJK font for the OCR test pages (eval/scans.py draws them): Debian's fonts-wqy-zenhei.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 USE_SHA := b8b05b01f0861094f0475cb288ad1b303ae8aee2ebe96e650d210805d5ca70f7
 AXE    := .cache/npm/node_modules/axe-core/axe.min.js
 AXE_VERSION := 4.14.1
@@ -26,9 +28,16 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser models run serve test test-unit test-integration bench clean
+.PHONY: install browser fonts models run serve test test-unit test-integration bench clean
 
-install: $(STAMP) browser $(AXE)
+install: $(STAMP) browser $(AXE) fonts
+
+# Skipped when the font is already there (the file is the target).
+fonts: $(CJK_FONT)
+
+$(CJK_FONT):
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q fonts-wqy-zenhei
 
 # torch first and pinned, so nothing later can pull a multi-GB CUDA build;
 # every other version comes from requirements.lock. llama-cpp-python compiles
@@ -81,16 +90,16 @@ run: models
 serve: models
 	$(ZHIKU) serve --data-dir $(DATA) --host $(HOST) --port $(PORT)
 
-test: models browser $(AXE)
+test: models browser $(AXE) fonts
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: install
 	$(PY) -m pytest -q -m "not integration"
 
-test-integration: models
+test-integration: models fonts
 	$(PY) -m pytest -q -m integration
 
-bench: models
+bench: models fonts
 	$(PY) bench/retrieval_quality.py
 	$(PY) bench/search_latency.py
 

@@ -175,6 +175,20 @@ class AskSettings(BaseModel):
     summary_chunk_tokens: int | None = None  # None: derived from the context window
 
 
+class IngestSettings(BaseModel):
+    """How files are read: OCR of scanned PDF pages and images (ingest/ocr.py)."""
+
+    # auto: OCR images and PDF pages without a usable text layer; force: OCR
+    # every PDF page; off: images and scanned pages are rejected as textless.
+    ocr: Literal["auto", "off", "force"] = "auto"
+    ocr_dpi: int = Field(200, ge=72, le=600)
+    # The bundled PP-OCRv4 model reads Chinese and English; nothing else exists offline.
+    ocr_languages: list[Literal["zh", "en"]] = Field(default_factory=lambda: ["zh", "en"], min_length=1)
+    ocr_max_pages: int = Field(300, ge=1, le=10_000)
+    # A PDF page with fewer readable characters in its text layer is OCR'd.
+    ocr_min_chars: int = Field(20, ge=0, le=10_000)
+
+
 class ServerSettings(BaseModel):
     """HTTP server limits and binding."""
 
@@ -209,6 +223,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     ask: AskSettings = AskSettings()
     server: ServerSettings = ServerSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @classmethod
     def settings_customise_sources(

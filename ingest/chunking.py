@@ -12,7 +12,7 @@ embedder's own tokens. Pure functions: same elements, same pieces.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from zhiku.engine.textsplit import split_text
 from zhiku.ingest.model import Element, Piece
@@ -56,7 +56,7 @@ def split_sections(elements: Sequence[Element]) -> list[_Section]:
             carried: list[Element] = []
             last = sections[-1]
             if last.path and all(e.kind == "title" for e in last.elements) and stack and stack[-1][0] >= el.level:
-                carried = [Element("text", e.text, page=e.page) for e in last.elements]
+                carried = [Element("text", e.text, page=e.page, confidence=e.confidence) for e in last.elements]
                 last.elements = []
             while stack and stack[-1][0] >= el.level:
                 stack.pop()
@@ -115,10 +115,13 @@ def _oversized_rows(rows: Sequence[Sequence[str]], count: CountTokens, max_token
     return split_text(render_rows(rows), max_tokens, 0, count)
 
 
-def _run_text(run: Sequence[Element]) -> tuple[str, list[tuple[int, int, int]]]:
-    """Join prose elements; list items one per line. Returns text and page spans."""
+_Span = tuple[int, int, int | None, float | None]  # start, end, page, OCR confidence
+
+
+def _run_text(run: Sequence[Element]) -> tuple[str, list[_Span]]:
+    """Join prose elements; list items one per line. Returns text and page/confidence spans."""
     parts: list[str] = []
-    spans: list[tuple[int, int, int]] = []
+    spans: list[_Span] = []
     pos = 0
     prev_kind = ""
     for el in run:
@@ -130,24 +133,30 @@ def _run_text(run: Sequence[Element]) -> tuple[str, list[tuple[int, int, int]]]:
         sep = "" if not parts else ("\n" if el.kind == "list" and prev_kind == "list" else "\n\n")
         pos += len(sep)
         parts.append(sep + text)
-        if el.page is not None:
-            spans.append((pos, pos + len(text), el.page))
+        if el.page is not None or el.confidence is not None:
+            spans.append((pos, pos + len(text), el.page, el.confidence))
         pos += len(text)
         prev_kind = el.kind
     return "".join(parts), spans
 
 
-def _pages_of(piece: str, text: str, spans: list[tuple[int, int, int]], cursor: int) -> tuple[list[int], int]:
+def _spans_of(piece: str, text: str, spans: list[_Span], cursor: int) -> tuple[list[_Span], int]:
+    """The spans a piece of `text` overlaps, and where to look for the next piece."""
     if not spans:
         return [], cursor
     start = text.find(piece[:64], max(0, cursor - len(piece)))
     if start < 0:
         start = text.find(piece[:64])
     if start < 0:
-        return sorted({p for _, _, p in spans}), cursor
+        return spans, cursor
     end = start + len(piece)
-    pages = sorted({p for s, e, p in spans if s < end and e > start})
-    return pages, start + 1
+    return [sp for sp in spans if sp[0] < end and sp[1] > start], start + 1
+
+
+def _pages_and_confidence(spans: list[_Span]) -> dict[str, Any]:
+    pages = sorted({sp[2] for sp in spans if sp[2] is not None})
+    scores = [sp[3] for sp in spans if sp[3] is not None]
+    return {"pages": pages, "ocr_confidence": min(scores) if scores else None}
 
 
 def _split_run(run: Sequence[Element], heading: str, count: CountTokens, options: ChunkOptions, base: dict) -> list[Piece]:
@@ -166,8 +175,8 @@ def _split_run(run: Sequence[Element], heading: str, count: CountTokens, options
     out = []
     cursor = 0
     for part in parts:
-        pages, cursor = _pages_of(part, text, spans, cursor)
-        out.append(Piece(part, pages=pages, **base))
+        covered, cursor = _spans_of(part, text, spans, cursor)
+        out.append(Piece(part, **_pages_and_confidence(covered), **base))
     return out
 
 
@@ -195,9 +204,9 @@ def chunk_elements(elements: Sequence[Element], count: CountTokens, options: Chu
             run, heading = [], ""  # a table's caption repeats the heading
             if el is not None:
                 rows = el.rows or [[el.text]]
-                page = [el.page] if el.page is not None else []
+                where = _pages_and_confidence([(0, 0, el.page, el.confidence)])
                 caption = f"{section.path[-1]}\n" if section.path else ""
                 for part in table_texts(rows, count, table_max):
                     text = caption + part if count(caption + part) <= table_max else part
-                    pieces.append(Piece(text, kind="table", pages=page, **base))
+                    pieces.append(Piece(text, kind="table", **where, **base))
     return pieces

@@ -25,16 +25,18 @@ EXTENSIONS: dict[str, str] = {
     ".csv": "csv", ".tsv": "tsv",
     ".eml": "email",
     ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".png": "image", ".jpg": "image", ".jpeg": "image", ".tif": "image", ".tiff": "image",
+    ".bmp": "image", ".webp": "image",
 }
 _CONTAINER_KINDS = frozenset({"pdf", "docx", "pptx", "xlsx"})
 TEXT_KINDS = frozenset({"text", "markdown", "html", "csv", "tsv", "email", "json", "jsonl"})
 _OOXML = (("word/", "docx"), ("ppt/", "pptx"), ("xl/", "xlsx"))
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Scans and photos that OCR reads (ingest/ocr.py).
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x7fELF", "an ELF executable"),
     (b"MZ", "a Windows executable"),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF8", "a GIF image"),
     (b"\x1f\x8b", "gzip data"),
     (b"BZh", "bzip2 data"),
@@ -68,6 +70,8 @@ def detect_kind(name: str, head: bytes) -> str:
         return "pdf"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "zip"  # refined by office_kind() once the directory is read
+    if _is_image(head):
+        return "image"
     if head.startswith(_OLE):
         raise FileRejected(
             "legacy Microsoft Office binary format (.doc/.xls/.ppt) is not supported; "
@@ -84,11 +88,20 @@ def detect_kind(name: str, head: bytes) -> str:
             return "html"
         if _EMAIL_HEAD.match(body) and b"\nSubject:" in body[:8192]:
             return "email"
-    if by_ext is None or by_ext in _CONTAINER_KINDS:
+    if by_ext is None or by_ext in _CONTAINER_KINDS or by_ext == "image":
         # No PDF/zip signature: whatever the name says, the bytes are text or junk;
         # read them as text and let the binary sniffing decide.
         return "text"
     return by_ext
+
+
+def _is_image(head: bytes) -> bool:
+    if head.startswith(_IMAGE_MAGIC):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    # "BM" alone starts plenty of text; a real BMP header has four reserved zero bytes.
+    return head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00" and len(head) >= 26
 
 
 def office_kind(name: str, data: bytes, limits: ZipLimits = ZipLimits()) -> str:

@@ -2,9 +2,10 @@
 
 A registry maps each detected kind to a loader. Office, HTML, Markdown, text
 and e-mail go through `unstructured` (offline, see ingest/offline.py); PDF
-uses pdfminer.six directly, which is what unstructured's "fast" strategy runs,
-because unstructured's PDF module imports unstructured-inference (and with it
-a newer torch) even for that strategy. CSV and JSON need no parser library.
+uses pdfplumber (pdfminer.six, which is what unstructured's "fast" strategy
+runs) because unstructured's PDF module imports unstructured-inference (and
+with it a newer torch) even for that strategy; scanned pages and images are
+read by OCR (ingest/ocr.py). CSV and JSON need no parser library.
 Everything here runs inside a worker process.
 """
 
@@ -21,9 +22,11 @@ from zhiku.ingest import offline
 from zhiku.ingest.detect import decode_text, looks_binary
 from zhiku.ingest.errors import FileRejected
 from zhiku.ingest.model import Element, ParsedDoc
+from zhiku.ingest.ocr import OcrOptions, load_image
 from zhiku.ingest.pdf import load_pdf
 
 Loader = Callable[[bytes, str], list[ParsedDoc]]
+OcrLoader = Callable[[bytes, str, OcrOptions], list[ParsedDoc]]
 _SKIP = frozenset({"Header", "Footer", "PageNumber", "PageBreak", "Image", "Figure"})
 _KINDS = {"Title": "title", "ListItem": "list", "Table": "table", "CodeSnippet": "code"}
 _TEXT_FIELDS = ("text", "content", "body", "contents", "passage")
@@ -257,6 +260,7 @@ LOADERS: dict[str, Loader] = {
     "markdown": load_markdown,
     "html": load_html,
     "pdf": load_pdf,
+    "image": load_image,
     "docx": _office("partition_docx", "docx"),
     "pptx": _office("partition_pptx", "pptx"),
     "xlsx": load_xlsx,
@@ -266,3 +270,5 @@ LOADERS: dict[str, Loader] = {
     "json": load_json,
     "jsonl": load_jsonl,
 }
+# Kinds whose loader may run OCR, so it is told the run's OCR settings.
+OCR_LOADERS: dict[str, OcrLoader] = {"pdf": load_pdf, "image": load_image}

@@ -17,6 +17,7 @@ class Element:
     level: int = 0  # heading depth for titles (0 = top)
     page: int | None = None
     rows: list[list[str]] | None = None  # tables: header row first
+    confidence: float | None = None  # OCR'd text: its lowest line score; None for a text layer
 
 
 @dataclass(slots=True)
@@ -40,3 +41,4 @@ class Piece:
     section_index: int = 0
     kind: str = "text"
     pages: list[int] = field(default_factory=list)
+    ocr_confidence: float | None = None  # lowest score of the OCR'd text it holds

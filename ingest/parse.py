@@ -19,6 +19,7 @@ from zhiku.ingest.detect import ZipLimits, detect_kind, office_kind
 from zhiku.ingest.errors import FileRejected
 from zhiku.ingest.model import Piece
 from zhiku.engine.identity import file_hash, record_hash
+from zhiku.ingest.ocr import OcrOptions
 
 CounterSpec = tuple[str, ...]  # ("words",) or ("hf", "/path/to/tokenizer.json")
 
@@ -37,6 +38,7 @@ class ParseTask:
     zip_limits: ZipLimits = ZipLimits()
     # Documents inside a container already stored complete: key -> hash (no re-chunking).
     known: dict[str, str] = field(default_factory=dict)
+    ocr: OcrOptions = OcrOptions()
 
 
 @dataclass(slots=True)
@@ -139,7 +141,7 @@ def parse_file(task: ParseTask) -> ParseResult:
 
 
 def _parse_into(task: ParseTask, result: ParseResult) -> None:
-    from zhiku.ingest.loaders import LOADERS
+    from zhiku.ingest.loaders import LOADERS, OCR_LOADERS
 
     with open(task.path, "rb") as fh:
         data = fh.read(task.max_bytes + 1)
@@ -154,7 +156,7 @@ def _parse_into(task: ParseTask, result: ParseResult) -> None:
     result.kind = kind
     recipe = task.options.signature()
     result.file_hash = file_hash(data, recipe, task.user_meta)
-    docs = LOADERS[kind](data, name)
+    docs = OCR_LOADERS[kind](data, name, task.ocr) if kind in OCR_LOADERS else LOADERS[kind](data, name)
     del data
     count = token_counter(task.counter)
     result.container = any(d.key for d in docs)

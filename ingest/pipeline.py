@@ -24,9 +24,11 @@ from zhiku.engine.identity import DocState, chunk_id, file_hash, indexed_text
 from zhiku.engine.types import Chunk
 from zhiku.engine.writes import DocumentWriter, WriteSession
 from zhiku.ingest.chunking import ChunkOptions
+from zhiku.ingest.failures import FailureMemory
+from zhiku.ingest.ocr import LOW_CONFIDENCE, OcrOptions, heavy_first_last
 from zhiku.ingest.parse import CounterSpec, DocOut, ParseResult, ParseTask, parse_file, warm_parsers
 from zhiku.ingest.pool import ParsePool
-from zhiku.ingest.report import NullObserver, Observer, Problem, Summary
+from zhiku.ingest.report import NullObserver, Observer, PageProgress, Problem, Summary
 from zhiku.ingest.scan import FileEntry, ScanIssue, scan
 from zhiku.ingest.sync import Ledger, docs_by_path, prune_candidates
 
@@ -48,6 +50,7 @@ class IngestOptions:
     meta: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int | None = None  # chunks per embedding batch; None: the embedder's
     optimize: bool = True  # build indexes at the end when anything was written
+    retry_failed: bool = False  # parse files that failed before with the same content
 
 
 def counter_spec(embedder: Embedder) -> CounterSpec:
@@ -72,6 +75,9 @@ def _chunks(doc: DocOut, source: str) -> list[Chunk]:
             meta["pages"], meta["page"] = piece.pages, piece.pages[0]
         if piece.kind != "text":
             meta["chunk_kind"] = piece.kind
+        if piece.ocr_confidence is not None:
+            meta["ocr"], meta["ocr_confidence"] = True, round(piece.ocr_confidence, 3)
+            meta["ocr_low_confidence"] = piece.ocr_confidence < LOW_CONFIDENCE
         out.append(Chunk(doc.doc_id, chunk_id(doc.doc_id, doc.content_hash, n), n, piece.text,
                          doc.content_hash, len(pieces), doc.title, piece.section, source, meta))
     return out
@@ -105,6 +111,9 @@ class IngestRun:
         self.max_bytes = int(options.max_file_mb * 2**20)
         self.summary = Summary(dry_run=options.dry_run)
         self.ledger = Ledger(Path(kb.settings.data_dir) / "ingest-state" / f"{kb.collection}.json")
+        self.ocr = OcrOptions.from_settings(kb.settings)
+        self.failures = FailureMemory(Path(kb.settings.data_dir) / "ingest-state" / f"{kb.collection}.failed.json")
+        self.failure_keys: dict[str, tuple[str, str]] = {}  # path -> (doc id, bytes+settings digest)
         self.tracker = _Tracker()
         self.actions: dict[str, str] = {}
         self.claimed: set[str] = set()
@@ -129,6 +138,7 @@ class IngestRun:
                 task = self._plan_file(item)
                 if task is not None:
                     tasks.append(task)
+        tasks = heavy_first_last(tasks)
         pruned = prune_candidates(self.state, self.roots, seen) if self.options.prune else []
         self.summary.plan.extend(("delete", d) for d in pruned)
         return tasks, pruned
@@ -152,13 +162,29 @@ class IngestRun:
             self.summary.unchanged += 1
             self.summary.stored[path] = list(self.ledger.entries[path].get("docs", {}))
             return None
+        if self._known_bad(path, entry.doc_id, digest):
+            return None
         action = "resume" if doc is not None and digest in doc.chunk_ids else "update" if doc or from_path else "add"
         self.actions[path] = action
         self.summary.plan.append((action, path))
         known = {d: next(iter(self.state[d].chunk_ids)) for d in from_path if len(self.state[d].chunk_ids) == 1}
         file_meta = {"path": path, "size": entry.size, "mtime": round(entry.mtime, 3)}
         return ParseTask(path, entry.doc_id, file_meta, user_meta, self.chunking, self.counter,
-                         self.max_bytes, known={d: h for d, h in known.items() if self.state[d].complete(h)})
+                         self.max_bytes, known={d: h for d, h in known.items() if self.state[d].complete(h)},
+                         ocr=self.ocr)
+
+    def _known_bad(self, path: str, doc_id: str, digest: str) -> bool:
+        """Skip a file that failed before with these bytes and settings (unless retrying)."""
+        key = f"{digest}|{self.ocr.signature()}"
+        self.failure_keys[path] = (doc_id, key)
+        bad = None if self.options.retry_failed else self.failures.known(doc_id, key)
+        if bad is None:
+            return False
+        self.summary.known_bad += 1
+        self.summary.problems.append(Problem(
+            path, bad.code, f"{bad.reason} (failed before with the same content; skipped, "
+            "--retry-failed parses it again)", doc_id=doc_id))
+        return True
 
     def _fail(self, path: str, code: str, reason: str, doc_id: str = "") -> None:
         self.summary.failed += 1
@@ -179,6 +205,7 @@ class IngestRun:
                     session.delete(pruned)
                     self.summary.docs_pruned = len(pruned)
                 self.ledger.save()
+                self.failures.save()
                 if self.summary.docs_written or pruned or self.summary.docs_removed:
                     session.optimize() if self.options.optimize else session.flush()
         self.summary.seconds = time.perf_counter() - started
@@ -206,6 +233,9 @@ class IngestRun:
                     break
                 if isinstance(item, BaseException):
                     raise item
+                if isinstance(item, PageProgress):
+                    self.observer.pages_done(item)
+                    continue
                 batch.extend(self._accept(item))
                 if len(batch) >= window:
                     self._embed_window(batch[:window], batch_size)
@@ -229,7 +259,8 @@ class IngestRun:
                 return
             plain = all(t.path.endswith(NO_UNSTRUCTURED) for t in tasks)
             warm = None if plain else warm_parsers
-            with ParsePool(min(self.options.workers, len(tasks)), self.options.timeout_s, warm=warm) as pool:
+            size = min(self.options.workers, len(tasks))
+            with ParsePool(size, self.options.timeout_s, warm=warm, on_pages=out.put) as pool:
                 for result in pool.run(tasks):
                     out.put(result)
                     if stop.is_set():
@@ -243,7 +274,9 @@ class IngestRun:
         self.observer.file_done(result.path, result.ok)
         if not result.ok:
             self._fail(result.path, result.code, result.error, result.doc_id)
+            self.failures.record(*self.failure_keys.get(result.path, ("", "")), result.code, result.error)
             return []
+        self.failures.forget(result.doc_id)
         counter = _ACTION_COUNTERS[self.actions.get(result.path, "add")]
         setattr(self.summary, counter, getattr(self.summary, counter) + 1)
         for warning in result.warnings:

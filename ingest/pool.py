@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from zhiku.ingest.parse import ParseResult, ParseTask, parse_file
+from zhiku.ingest.report import PageProgress
 
 
 WARM_ALLOWANCE_S = 120.0
@@ -36,6 +37,10 @@ def _worker_main(conn: Connection, work: Callable[[Any], Any], warm: Callable[[]
     # spaCy's thinc imports torch when it can; a parser never needs it, and
     # loading it costs each worker seconds and hundreds of MB.
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
+    from zhiku.ingest.ocr import set_progress_sink
+
+    # OCR reports pages as it reads them: the pool shows them and restarts the clock.
+    set_progress_sink(lambda done, total: conn.send(("pages", done, total)))
     if warm is not None:
         try:
             warm()
@@ -70,11 +75,13 @@ class ParsePool:
         work: Callable[[Any], Any] = parse_file,
         warm: Callable[[], None] | None = None,
         start_method: str = "spawn",
+        on_pages: Callable[[PageProgress], None] | None = None,
     ) -> None:
         self.size = max(1, size)
         self.work = work  # a module-level function, so a spawned worker can import it
         self.warm = warm  # run once per worker before its first task
         self.timeout_s = timeout_s
+        self.on_pages = on_pages
         self._ctx = mp.get_context(start_method)
         self._workers: list[_Worker] = []
 
@@ -126,6 +133,12 @@ class ParsePool:
                         result = worker.conn.recv()
                     except (EOFError, OSError):
                         result = None
+                    if isinstance(result, tuple) and result[:1] == ("pages",):
+                        # A multi-page scan's timeout counts from its last page read, not its first.
+                        worker.deadline = now + self.timeout_s
+                        if self.on_pages is not None:
+                            self.on_pages(PageProgress(task.path, result[1], result[2]))
+                        continue
                     if result is not None:
                         worker.task = None
                         yield result

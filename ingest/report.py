@@ -22,6 +22,15 @@ class Problem:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class PageProgress:
+    """OCR of one file has read `done` of its `total` pages."""
+
+    path: str
+    done: int
+    total: int
+
+
 @dataclass(slots=True)
 class Summary:
     """Counts and timings of one run (or of a plan, when dry)."""
@@ -33,6 +42,7 @@ class Summary:
     resumed: int = 0
     unchanged: int = 0
     failed: int = 0
+    known_bad: int = 0  # failed before with the same bytes: skipped (--retry-failed parses them)
     docs_written: int = 0
     docs_pruned: int = 0
     docs_removed: int = 0  # records gone from a container file
@@ -85,6 +95,7 @@ class Observer(Protocol):
     def planned(self, summary: Summary, to_parse: int) -> None: ...
     def file_done(self, path: str, ok: bool) -> None: ...
     def chunks_done(self, embedded: int) -> None: ...
+    def pages_done(self, progress: PageProgress) -> None: ...
 
 
 class NullObserver:
@@ -97,4 +108,7 @@ class NullObserver:
         pass
 
     def chunks_done(self, embedded: int) -> None:
+        pass
+
+    def pages_done(self, progress: PageProgress) -> None:
         pass

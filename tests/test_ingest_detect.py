@@ -35,7 +35,7 @@ def test_detect_kind(name: str, head: bytes, kind: str) -> None:
 
 @pytest.mark.parametrize(
     ("head", "code"),
-    [(b"\x7fELF\x02\x01", "binary"), (b"\x89PNG\r\n", "binary"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "unsupported_type")],
+    [(b"\x7fELF\x02\x01", "binary"), (b"GIF89a", "binary"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "unsupported_type")],
 )
 def test_binary_formats_are_rejected(head: bytes, code: str) -> None:
     with pytest.raises(FileRejected) as err:

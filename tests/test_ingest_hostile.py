@@ -109,7 +109,7 @@ def build_corpus(root: Path) -> tuple[set[str], dict[str, str]]:
     put("blank.md", b"   \n\n\t\n", "no_text")
     put("binary.txt", b"\x7fELF\x02\x01\x01" + os.urandom(4096), "binary")
     put("nul-bytes.txt", b"text\0with\0nuls\0" * 100, "binary")
-    put("image.pdf", b"\x89PNG\r\n\x1a\n" + os.urandom(512), "binary")
+    put("image.pdf", b"\x89PNG\r\n\x1a\n" + os.urandom(512), "corrupt")  # an image by content: OCR refuses its bytes
     put("legacy.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1024, "unsupported_type")
     put("truncated.pdf", pdf[: len(pdf) // 3], "corrupt")
     put("no-text.pdf", samples.pdf_bytes("", []).replace(b"() Tj", b""), "no_text")

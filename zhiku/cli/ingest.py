@@ -17,15 +17,17 @@ from zhiku.engine.errors import ZhikuError
 from zhiku.engine.filters import parse_filter_args
 from zhiku.engine.writes import DocumentWriter, PlannedCollection
 from zhiku.ingest.pipeline import IngestOptions, ingest_paths
-from zhiku.ingest.report import Summary, write_report
+from zhiku.ingest.report import PageProgress, Summary, write_report
 
 
 class RichObserver:
-    """A progress bar over files plus a live chunks/s readout."""
+    """A progress bar over files plus a live chunks/s readout, and one over OCR'd pages."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.files: TaskID | None = None
+        self.pages: TaskID | None = None
+        self.page_counts: dict[str, tuple[int, int]] = {}  # path -> (done, total)
         self.started = time.perf_counter()
         self.chunks = 0
 
@@ -36,6 +38,15 @@ class RichObserver:
     def file_done(self, path: str, ok: bool) -> None:
         if self.files is not None:
             self.progress.advance(self.files)
+
+    def pages_done(self, progress: PageProgress) -> None:
+        self.page_counts[progress.path] = (progress.done, progress.total)
+        done = sum(d for d, _ in self.page_counts.values())
+        total = sum(t for _, t in self.page_counts.values())
+        if self.pages is None:
+            self.pages = self.progress.add_task("OCR pages", total=total, rate="")
+        self.progress.update(self.pages, completed=done, total=total,
+                             rate=f"{len(self.page_counts)} file(s)")
 
     def chunks_done(self, embedded: int) -> None:
         self.chunks += embedded
@@ -50,7 +61,8 @@ def _summary_table(collection: str, s: Summary) -> Table:
     table.add_column("count", justify="right")
     rows = [
         ("files seen", s.files), ("new", s.new), ("changed", s.changed), ("resumed", s.resumed),
-        ("unchanged", s.unchanged), ("failed or skipped", s.failed), ("documents written", s.docs_written),
+        ("unchanged", s.unchanged), ("failed or skipped", s.failed),
+        ("known bad (skipped)", s.known_bad), ("documents written", s.docs_written),
         ("documents pruned", s.docs_pruned), ("records removed", s.docs_removed),
         ("chunks embedded", s.chunks_embedded), ("chunks reused", s.chunks_reused),
     ]
@@ -77,12 +89,17 @@ def ingest(
     meta: Annotated[Optional[list[str]], typer.Option("--meta", help="k=v metadata for every document.")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write per-file errors as JSONL.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="Parse processes (0: parse in this process).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds allowed per file.")] = 120.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds allowed per file (an OCR'd file: since its last page).")] = 120.0,
     max_file_mb: Annotated[float, typer.Option("--max-file-mb", min=0.001, help="Skip larger files.")] = 20.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Parse files that failed before even if they have not changed.")] = False,
+    ocr: Annotated[Optional[str], typer.Option(
+        "--ocr", help="auto: OCR images and scanned PDF pages; force: every PDF page; off: none.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Ingest documents (txt md html pdf docx pptx xlsx csv eml json jsonl, BEIR corpora).
+    """Ingest documents (txt md html pdf docx pptx xlsx csv eml json jsonl, BEIR corpora;
+    scans and photos by OCR: png jpg tiff bmp webp, image-only and mixed PDFs).
 
     Unchanged files cost nothing; changed files are replaced; a killed run can
     simply be run again. Exit status is non-zero only when nothing could be
@@ -99,9 +116,10 @@ def ingest(
     defaults = IngestOptions()
     options = IngestOptions(
         workers=defaults.workers if workers is None else workers, timeout_s=timeout, max_file_mb=max_file_mb,
-        prune=prune, dry_run=dry_run, meta=user_meta,
+        prune=prune, dry_run=dry_run, meta=user_meta, retry_failed=retry_failed,
     )
-    with engine_for(make_settings(data_dir)) as engine:
+    settings = make_settings(data_dir, ingest__ocr=ocr)
+    with engine_for(settings) as engine:
         kb = _plan_only(engine, collection) if dry_run else engine.kb(collection, create=True)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
