@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 from zhiku.engine import ranking
-from zhiku.engine.adaptive import LegShape, dense_weight
+from zhiku.engine.adaptive import dense_weight
 from zhiku.engine.bm25 import encode_query
 from zhiku.engine.embedders.base import Embedder
 from zhiku.engine.errors import InvalidRequest
@@ -42,10 +42,11 @@ Timings = dict[str, float]
 LANGUAGE_KEY = "language"
 # Cross-lingual search: which chunk languages answer a question in each language.
 OTHER_LANGUAGES = {"zh": ("en",), "en": ("zh",)}
-# Candidates taken from the other language's dense pool, and the rank (from 1)
-# by which its best one must appear.
+# Candidates taken from the other language's dense pool, and the ranks (from 1)
+# by which its best ones must appear: a mixed collection's answer may be in
+# either language, and BM25 only ever finds the question's own.
 CROSS_POOL = 10
-CROSS_SLOT = 2
+CROSS_SLOTS = (2, 3)
 # How long the Searcher trusts that a collection has (or lacks) chunks in a language.
 LANGUAGE_TTL_S = 30.0
 
@@ -161,7 +162,10 @@ class Searcher:
             head = self._rerank(q.text, head, payloads, timings)
         ranked = head + ranked[len(head) :]
         ranked = ranking.promote_exact(ranked, payloads, q.identifiers)
-        ranked = _keep_slot(ranked[: r.top_k], [(p.id, p.score) for p in pool], CROSS_SLOT)
+        across = ranking.keep_phrases([(p.id, p.score) for p in pool], payloads, q.phrases)
+        ranked = ranked[: r.top_k]
+        for rank, candidate in zip(CROSS_SLOTS, across):
+            ranked = _keep_slot(ranked, candidate, rank)
         timings["fusion_ms"] = (time.perf_counter() - t3) * 1000
         t4 = time.perf_counter()
         self._fetch(payloads, [pid for pid, _ in ranked])
@@ -195,7 +199,8 @@ class Searcher:
             others = self._other_languages(q.language) if r.cross_lingual and r.mode != "bm25" else ()
             if others:
                 where = (*r.conditions, MatchAny(LANGUAGE_KEY, others))
-                pool = self.store.query_dense(self.collection, vector, CROSS_POOL, where, dense_payload)
+                across = self.embedder.embed_query_across(q.text)
+                pool = self.store.query_dense(self.collection, across, CROSS_POOL, where, dense_payload)
             timings["dense_ms"] = (time.perf_counter() - t1) * 1000
 
         def bm25_leg() -> None:
@@ -222,10 +227,7 @@ class Searcher:
         bm25 = [(p.id, p.score) for p in legs["bm25"]]
         options = r.fusion_options()
         if r.fusion == "convex" and r.adaptive:
-            options["alpha"] = dense_weight(
-                r.alpha, q, LegShape.of([s for _, s in dense]), LegShape.of([s for _, s in bm25]),
-                self.embedder.relevance_floors,
-            )
+            options["alpha"] = dense_weight(r.alpha, q)
         return FUSIONS[r.fusion](dense, bm25, len(dense) + len(bm25), **options)
 
     def _rerank(
@@ -259,11 +261,11 @@ class Searcher:
         return tuple(out)
 
 
-def _keep_slot(ranked: ranking.Ranked, pool: ranking.Ranked, slot: int) -> ranking.Ranked:
-    """Make sure the pool's best hit is ranked `slot` (from 1) or better, keeping the length."""
-    if not pool or any(pid == pool[0][0] for pid, _ in ranked[:slot]):
+def _keep_slot(ranked: ranking.Ranked, candidate: tuple[str, float], slot: int) -> ranking.Ranked:
+    """Make sure `candidate` is ranked `slot` (from 1) or better, keeping the length."""
+    pid = candidate[0]
+    if any(p == pid for p, _ in ranked[:slot]):
         return ranked
-    best = pool[0]
-    rest = [kv for kv in ranked if kv[0] != best[0]]
-    score = rest[slot - 1][1] if len(rest) >= slot else best[1]
-    return (rest[: slot - 1] + [(best[0], score)] + rest[slot - 1 :])[: max(len(ranked), 1)]
+    rest = [kv for kv in ranked if kv[0] != pid]
+    score = rest[slot - 1][1] if len(rest) >= slot else candidate[1]
+    return (rest[: slot - 1] + [(pid, score)] + rest[slot - 1 :])[: max(len(ranked), 1)]
