@@ -179,8 +179,9 @@ class Searcher:
         self, r: SearchRequest, q: QueryAnalysis, timings: Timings
     ) -> tuple[dict[str, list[ScoredPoint]], list[ScoredPoint]]:
         """The legs the mode asks for, and the other language's dense pool (maybe empty)."""
-        # Phrases filter candidates, so a single-leg search takes a full prefetch too.
-        limit = max(r.prefetch, r.top_k) if r.mode == "hybrid" or q.phrases else r.top_k
+        # Phrases filter candidates and identifiers promote one, so a
+        # single-leg search with either takes a full prefetch too.
+        limit = max(r.prefetch, r.top_k) if r.mode == "hybrid" or q.needs_text else r.top_k
         # Legs skip payloads unless a rule reads the candidates' text: the
         # phrase filter reads every candidate; the exact-match guarantee reads
         # the BM25 leg's, which holds every chunk with the query's identifiers.

@@ -15,9 +15,11 @@ from zhiku.engine.llm.rerank import OverlapReranker
 DOCS = {
     # The issue's case: short look-alikes that win on dense similarity, and the
     # one long document that holds the exact code.
-    "long": "Records office annual report. Many files were digitised this year and moved to the new archive "
-            "building, where staff catalogued boxes. Among them, the archive code QX000ZR marks the harbour "
-            "survey of 1931, kept in the map room.",
+    "long": "Records office annual report. Many files were digitised this year and moved to the new "
+            "building, where staff catalogued boxes of letters, ledgers, maps, photographs and minutes of "
+            "meetings held by the harbour board, the school board and the water company over ninety years. "
+            "Among them, archive code QX000ZR marks the harbour survey of 1931, kept in the map room with "
+            "the tide tables, the dredging plans and the pilots' logbooks of the same decade.",
     "near1": "The archive code of this record is QX003ZR.",
     "near2": "The archive code of this record is QX000ZK.",
     "near3": "The archive code of this record is QX000ZRA.",
@@ -34,7 +36,8 @@ def kb(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield kb
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+# Dense-only search is semantic by request: the guarantee needs the BM25 leg's candidates.
+@pytest.mark.parametrize("mode", ["hybrid", "bm25"])
 def test_the_one_document_holding_the_code_ranks_first(kb: KnowledgeBase, mode: str) -> None:
     assert kb.search("archive code QX000ZR", top_k=3, mode=mode)[0].doc_id == "long"
 
@@ -103,3 +106,30 @@ def test_bilingual_embedder_halves() -> None:
     expected = float(en.embed_query("hello world") @ en.embed_documents(["hello world"])[0])
     assert float(english @ docs[0]) == pytest.approx(expected * HALF, abs=1e-5)
     assert dict(bi.relevance_floors) == {"en": pytest.approx(0.45 * HALF)}
+
+
+@pytest.mark.integration
+def test_cross_encoder_stage_with_a_tiny_random_model(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """No cross-encoder weights exist offline: a 2-layer random BERT checks the wiring."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from zhiku.engine.llm.rerank import build_reranker
+
+    folder = tmp_path / "tiny-ce"
+    folder.mkdir()
+    words = sorted({w for t in DOCS.values() for w in t.lower().replace(".", " ").split()})
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=5 + len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    reranker = build_reranker("cross-encoder", folder)
+    assert reranker is not None
+    kb.settings.retrieval.cross_lingual = False
+    kb.searcher.reranker = reranker
+    hits, timings = kb.search_debug("hybrid search legs", top_k=4)
+    expected = reranker.score("hybrid search legs", [h.text for h in hits])
+    assert [h.score for h in hits] == pytest.approx(sorted(expected, reverse=True), abs=1e-5)
+    assert timings["rerank_ms"] > 0
+    # The exact-match guarantee still holds after a random reranker.
+    assert kb.search("archive code QX000ZR", top_k=3)[0].doc_id == "long"
