@@ -53,8 +53,7 @@ CROSS_EN_DOCS = 256
 def load_set(name: str, limit: int | None) -> BeirDataset:
     """A dataset by name: shared BEIR sets, the generated identifier set, or the cross-lingual set."""
     if name == "identifiers":
-        data = load_beir(identifier_set.write(RESULTS / "identifiers"), limit=limit)
-        return data
+        return load_beir(identifier_set.write(RESULTS / "identifiers"), limit=limit)
     if name == "crosslingual":
         return crosslingual_set(limit)
     return load_beir(SHARED / name, limit=limit)
