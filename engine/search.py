@@ -137,6 +137,8 @@ class Searcher:
         self.collection = collection
         # Runs the dense leg of a hybrid search beside the BM25 leg.
         self.leg_pool = leg_pool
+        # A remote store takes both legs in one request: one round trip.
+        self.batched = isinstance(store, BatchedLegs)
         self.reranker = reranker
         self._languages: dict[str, tuple[float, bool]] = {}
 
@@ -191,17 +193,20 @@ class Searcher:
         pool: list[ScoredPoint] = []
         t0 = time.perf_counter()
 
-        def dense_leg() -> None:
+        def cross_pool() -> None:
             nonlocal pool
-            vector = self.embedder.embed_query(q.text)
-            t1 = time.perf_counter()
-            timings["embed_ms"] = (t1 - t0) * 1000
-            legs["dense"] = self.store.query_dense(self.collection, vector, limit, r.conditions, dense_payload)
             others = self._other_languages(q.language) if r.cross_lingual and r.mode != "bm25" else ()
             if others:
                 where = (*r.conditions, MatchAny(LANGUAGE_KEY, others))
                 across = self.embedder.embed_query_across(q.text)
                 pool = self.store.query_dense(self.collection, across, CROSS_POOL, where, dense_payload)
+
+        def dense_leg() -> None:
+            vector = self.embedder.embed_query(q.text)
+            t1 = time.perf_counter()
+            timings["embed_ms"] = (t1 - t0) * 1000
+            legs["dense"] = self.store.query_dense(self.collection, vector, limit, r.conditions, dense_payload)
+            cross_pool()
             timings["dense_ms"] = (time.perf_counter() - t1) * 1000
 
         def bm25_leg() -> None:
@@ -215,12 +220,31 @@ class Searcher:
 
         if r.mode != "hybrid":
             (dense_leg if r.mode == "dense" else bm25_leg)()
-            return legs, pool
-        # The legs overlap: the model and the engine release the GIL.
-        pending = self.leg_pool.submit(dense_leg)
-        bm25_leg()
-        pending.result()
+        elif self.batched:
+            self._both_legs(q, limit, r.conditions, dense_payload or bm25_payload, legs, timings, t0)
+            cross_pool()
+        else:
+            # The legs overlap: the model and the engine release the GIL.
+            pending = self.leg_pool.submit(dense_leg)
+            bm25_leg()
+            pending.result()
         return legs, pool
+
+    def _both_legs(
+        self, q: QueryAnalysis, limit: int, conditions: tuple[Condition, ...], with_payload: bool,
+        legs: dict[str, list[ScoredPoint]], timings: Timings, t0: float,
+    ) -> None:
+        """Hybrid legs from a BatchedLegs store: embed, then one request for both."""
+        vector = self.embedder.embed_query(q.text)
+        t1 = time.perf_counter()
+        timings["embed_ms"] = (t1 - t0) * 1000
+        terms = tokenize(q.text)
+        sparse = encode_query(terms) if terms else None
+        legs["dense"], legs["bm25"] = self.store.query_legs(  # type: ignore[attr-defined]
+            self.collection, vector, sparse, limit, conditions, with_payload
+        )
+        # Both legs ran in the same request: each took that round trip.
+        timings["dense_ms"] = timings["bm25_ms"] = (time.perf_counter() - t1) * 1000
 
     def _fuse(self, r: SearchRequest, q: QueryAnalysis, legs: dict[str, list[ScoredPoint]]) -> ranking.Ranked:
         """Every candidate of both legs, fused, best first."""

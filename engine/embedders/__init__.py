@@ -73,13 +73,7 @@ EMBEDDERS: dict[str, Callable[[EmbedSettings], Embedder]] = {
 
 def build_embedder(settings: EmbedSettings) -> Embedder:
     """Build the configured embedder (weights load lazily, on warm_up or first use)."""
-    try:
-        factory = EMBEDDERS[settings.backend]
-    except KeyError:
-        raise ConfigError(
-            f"unknown embedder backend {settings.backend!r}; known: {sorted(EMBEDDERS)}"
-        ) from None
-    embedder = factory(settings)
+    embedder = lookup(EMBEDDERS, settings.backend, "embedder backend")(settings)
     for part in (embedder, *getattr(embedder, "parts", ())):
         part.query_batch = settings.query_batch
     return embedder
