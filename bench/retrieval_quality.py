@@ -1,89 +1,170 @@
-"""Retrieval quality on a BEIR dataset (default: squad-dev): nDCG@10, R@10, MRR@10.
+"""Retrieval quality in one table: squad-dev, cmrc-trial, identifiers, cross-lingual.
 
-Builds (or reuses) a collection with the configured embedder, then scores
-bm25, dense, rrf, dbsf and a convex alpha sweep on the same index.
+For each set it builds (or reuses) a collection with the configured embedder,
+then scores BM25, dense, a fixed convex fusion (alpha 0.4, the old default)
+and the default search (query-adaptive, with the ranking rules), plus a
+reranker row when `--rerank` names one:
 
-    python bench/retrieval_quality.py [--data DIR] [--limit N] [--out FILE]
+- squad-dev, cmrc-trial (shared BEIR sets): nDCG@10 over all queries;
+- identifiers (bench/identifier_set.py, generated): exact match at rank 1;
+- cross-lingual (bench/data/crosslingual.jsonl, hand-translated questions over
+  a mixed corpus of cmrc-trial and squad-dev passages): target in the top 3,
+  zh->en and en->zh.
+
+    python bench/retrieval_quality.py [--sets squad-dev,cmrc-trial,identifiers,crosslingual]
+        [--embed-backend e5-small] [--limit N] [--rerank fake] [--out FILE]
+
+Index build time (ingest chunks/s) is printed per set; a reused index prints 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from pathlib import Path
 from statistics import fmean
 
-from zhiku.engine.kb import KnowledgeBase
-from zhiku.eval.beir import load_beir
-from zhiku.eval.metrics import dedupe, mrr_at_k, ndcg_at_k, recall_at_k
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import identifier_set  # noqa: E402
+
+from zhiku.engine.kb import KnowledgeBase  # noqa: E402
+from zhiku.eval.beir import BeirDataset, load_beir  # noqa: E402
+from zhiku.eval.metrics import dedupe, ndcg_at_k  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "retrieval" / "squad-dev"
-CONFIGS = [
+SHARED = ROOT.parent / "shared" / "data" / "retrieval"
+CROSSLINGUAL = ROOT / "bench" / "data" / "crosslingual.jsonl"
+RESULTS = ROOT / "bench" / "results"
+SETS = ("squad-dev", "cmrc-trial", "identifiers", "crosslingual")
+# Search options per row; "default" passes nothing, so the settings decide.
+ROWS = [
     ("bm25", {"mode": "bm25"}),
     ("dense", {"mode": "dense"}),
-    ("rrf k=60", {"mode": "hybrid", "fusion": "rrf"}),
-    ("dbsf", {"mode": "hybrid", "fusion": "dbsf"}),
-    *[(f"convex a={a:.1f}", {"mode": "hybrid", "fusion": "convex", "alpha": a}) for a in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)],
+    ("convex a=0.4", {"mode": "hybrid", "fusion": "convex", "alpha": 0.4}),
     ("default", {}),
 ]
+# English passages in the cross-lingual corpus besides the targets (same articles: hard distractors).
+CROSS_EN_DOCS = 256
 
 
-def build(kb: KnowledgeBase, corpus: dict[str, dict[str, str]]) -> float:
+def load_set(name: str, limit: int | None) -> BeirDataset:
+    """A dataset by name: shared BEIR sets, the generated identifier set, or the cross-lingual set."""
+    if name == "identifiers":
+        return load_beir(identifier_set.write(RESULTS / "identifiers"), limit=limit)
+    if name == "crosslingual":
+        return crosslingual_set(limit)
+    return load_beir(SHARED / name, limit=limit)
+
+
+def crosslingual_set(limit: int | None) -> BeirDataset:
+    """cmrc-trial's corpus plus squad-dev passages, with the hand-translated questions."""
+    rows = [json.loads(line) for line in CROSSLINGUAL.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = rows[:limit] if limit else rows
+    squad, cmrc = load_beir(SHARED / "squad-dev"), load_beir(SHARED / "cmrc-trial")
+    targets = {r["doc_id"] for r in rows if r["dataset"] == "squad-dev"}
+    others = sorted(set(squad.corpus) - targets)
+    random.Random(5).shuffle(others)
+    english = sorted(targets) + others[: max(0, CROSS_EN_DOCS - len(targets))]
+    corpus = {**cmrc.corpus, **{d: squad.corpus[d] for d in english}}
+    queries = {r["_id"]: r["text"] for r in rows}
+    qrels = {r["_id"]: {r["doc_id"]: 1} for r in rows}
+    data = BeirDataset("crosslingual", corpus, queries, qrels)
+    data.directions = {r["_id"]: r["direction"] for r in rows}  # type: ignore[attr-defined]
+    return data
+
+
+def build(kb: KnowledgeBase, data: BeirDataset) -> tuple[float, int]:
+    """Index the corpus; (seconds, chunks)."""
     t0 = time.perf_counter()
-    ids = list(corpus)
-    for i in range(0, len(ids), 512):
-        part = ids[i : i + 512]
-        kb.add_texts([corpus[d]["text"] for d in part], ids=part, metadatas=[{"title": corpus[d]["title"]} for d in part])
+    ids = list(data.corpus)
+    for i in range(0, len(ids), 256):
+        part = ids[i : i + 256]
+        kb.add_texts([data.corpus[d]["text"] for d in part], ids=part,
+                     metadatas=[{"title": data.corpus[d]["title"]} for d in part])
     kb.optimize()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, kb.count()
+
+
+def score(kb: KnowledgeBase, data: BeirDataset, params: dict) -> dict[str, float]:
+    """The set's metrics for one row of search options, and ms per query."""
+    per: dict[str, list[float]] = {}
+    directions = getattr(data, "directions", {})
+    t0 = time.perf_counter()
+    n = 0
+    for qid, text in data.queries.items():
+        if not text.strip():  # cmrc-trial has two empty questions
+            continue
+        n += 1
+        ranked = dedupe(h.doc_id for h in kb.search(text, top_k=30, **params))
+        qrels = data.qrels.get(qid, {})
+        if data.name == "identifiers":
+            per.setdefault("exact@1", []).append(float(bool(ranked) and qrels.get(ranked[0], 0) > 0))
+        elif data.name == "crosslingual":
+            hit = float(any(qrels.get(d, 0) > 0 for d in ranked[:3]))
+            per.setdefault(f"top3 {directions[qid]}", []).append(hit)
+        else:
+            per.setdefault("ndcg@10", []).append(ndcg_at_k(ranked, qrels, 10))
+    out = {k: round(fmean(v), 4) for k, v in sorted(per.items())}
+    out["ms/q"] = round((time.perf_counter() - t0) * 1000 / max(n, 1), 1)
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--limit", type=int, default=None, help="queries to score (default: all)")
-    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "results" / "retrieval-index")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval_quality.json")
-    ap.add_argument("--embed-backend", default=None)
-    ap.add_argument("--configs", default=None, help="comma list of config labels to run (default: all)")
+    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--limit", type=int, default=None, help="queries per set (default: all)")
+    ap.add_argument("--embed-backend", default=None, help="default: the configured embedder")
+    ap.add_argument("--rerank", default=None, help="add a row with this reranker (fake, cross-encoder)")
+    ap.add_argument("--rerank-model", type=Path, default=None)
+    ap.add_argument("--work", type=Path, default=RESULTS / "retrieval-index")
+    ap.add_argument("--out", type=Path, default=RESULTS / "retrieval_quality.json")
     args = ap.parse_args()
-    data = load_beir(args.data, limit=args.limit)
-    overrides = {"embed__backend": args.embed_backend} if args.embed_backend else {}
-    name = f"{data.name}-{data.fingerprint()}"
-    with KnowledgeBase(args.work, collection=name, **overrides) as kb:
-        build_s = build(kb, data.corpus) if kb.count() == 0 else 0.0
-        print(f"{data.name}: {len(data.corpus)} docs, {len(data.queries)} queries, "
-              f"model {kb.embedder.model_id}, index built in {build_s:.1f}s", file=sys.stderr)
-        rows = []
-        wanted = set(args.configs.split(",")) if args.configs else None
-        for label, params in CONFIGS:
-            if wanted is not None and label not in wanted:
-                continue
-            kb.embedder.clear_cache()  # every configuration pays for its query vectors
-            scores = {"ndcg@10": [], "recall@10": [], "mrr@10": []}
-            t0 = time.perf_counter()
-            for qid, text in data.queries.items():
-                ranked = dedupe(h.doc_id for h in kb.search(text, top_k=30, **params))
-                qrels = data.qrels.get(qid, {})
-                scores["ndcg@10"].append(ndcg_at_k(ranked, qrels, 10))
-                scores["recall@10"].append(recall_at_k(ranked, qrels, 10))
-                scores["mrr@10"].append(mrr_at_k(ranked, qrels, 10))
-            ms = (time.perf_counter() - t0) * 1000 / max(len(data.queries), 1)
-            row = {"config": label, **{k: round(fmean(v), 4) for k, v in scores.items()}, "ms_per_query": round(ms, 2)}
-            rows.append(row)
-            print(f"{label:14s} nDCG@10 {row['ndcg@10']:.4f}  R@10 {row['recall@10']:.4f}  "
-                  f"MRR@10 {row['mrr@10']:.4f}  {ms:6.1f} ms/q", file=sys.stderr)
-        s = kb.settings.retrieval
-        result = {"dataset": data.name, "queries": len(data.queries), "docs": len(data.corpus),
-                  "model": kb.embedder.model_id, "default": {"fusion": s.fusion, "alpha": s.alpha, "rrf_k": s.rrf_k},
-                  "results": rows}
+    overrides: dict[str, object] = {"embed__backend": args.embed_backend} if args.embed_backend else {}
+    rows = list(ROWS)
+    if args.rerank:
+        rows.append((f"default+rerank {args.rerank}", {}))
+    report: dict[str, dict] = {}
+    for name in args.sets.split(","):
+        data = load_set(name, args.limit)
+        work = args.work / (args.embed_backend or "default")
+        with KnowledgeBase(work, collection=f"{data.name}-{data.fingerprint()}", **overrides) as kb:
+            build_s, chunks = build(kb, data) if kb.count() == 0 else (0.0, kb.count())
+            speed = f"{chunks / build_s:.1f} chunks/s" if build_s else "reused"
+            print(f"{name}: {len(data.corpus)} docs ({chunks} chunks), {len(data.queries)} queries, "
+                  f"model {kb.embedder.model_id}, index {build_s:.0f}s ({speed})", file=sys.stderr)
+            result: dict[str, object] = {"model": kb.embedder.model_id, "build_s": round(build_s, 1), "chunks": chunks}
+            for label, params in rows:
+                kb.embedder.clear_cache()  # every row pays for its query vectors
+                if label.startswith("default+rerank"):
+                    from zhiku.engine.llm.rerank import build_reranker
+
+                    kb.searcher.reranker = build_reranker(args.rerank, args.rerank_model)
+                result[label] = score(kb, data, params)
+                kb.searcher.reranker = None if label.startswith("default+rerank") else kb.searcher.reranker
+                print(f"  {label:24s} {result[label]}", file=sys.stderr)
+            report[name] = result
+    print_table(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def print_table(report: dict[str, dict]) -> None:
+    """One markdown table: a row per set and metric, a column per search configuration."""
+    labels = [label for label, _ in ROWS] + sorted(
+        {k for r in report.values() for k in r if k.startswith("default+rerank")}
+    )
+    print("| set | metric | " + " | ".join(labels) + " |")
+    print("|---|---|" + "---|" * len(labels))
+    for name, result in report.items():
+        metrics = [k for k in result[labels[0]] if k != "ms/q"] + ["ms/q"]
+        for metric in metrics:
+            cells = [str(result[label].get(metric, "")) if label in result else "" for label in labels]
+            print(f"| {name} | {metric} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

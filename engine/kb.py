@@ -18,6 +18,7 @@ from zhiku.engine.engine import Engine
 from zhiku.engine.errors import NotFound
 from zhiku.engine.filters import Match, parse_filters
 from zhiku.engine.llm.facade import LLMFacade
+from zhiku.engine.llm.rerank import build_reranker
 from zhiku.engine.search import MODES, Searcher, SearchRequest
 from zhiku.engine.settings import Settings, load_settings
 from zhiku.engine.types import Hit
@@ -82,7 +83,9 @@ class KnowledgeBase(DocumentWrites, LLMFacade):
         collection = self.collection = self.store.resolve(name)
         built = self.store.read_manifest(collection) if self.store.has_collection(collection) else None
         self.embedder = engine.embedder_for(name, collection, built and built.get("embedder"))
-        self.searcher = Searcher(self.store, self.embedder, collection, engine.leg_pool)
+        r = self.settings.retrieval
+        reranker = build_reranker(r.rerank, r.rerank_model, self.settings.llm.threads)
+        self.searcher = Searcher(self.store, self.embedder, collection, engine.leg_pool, reranker)
         self._closed = False
         self.manifest = open_manifest(self.store, collection, self.settings, self.embedder)
         # Open the collection now: an embedded store locks it here, so a second

@@ -1,9 +1,17 @@
-"""Search orchestration for one collection: validate, run the legs, fuse, fetch payloads.
+"""Search orchestration for one collection: validate, analyse, run the legs, fuse, rank, fetch.
 
 `SearchRequest.resolve` is the one place a search's options are defaulted and
-checked; `Searcher.run` runs the dense and BM25 legs (overlapped in hybrid
-mode), fuses them with a pure function from `engine/fusion.py`, and reads
-payloads once, for the fused top_k.
+checked; `Searcher.run`:
+
+1. reads the query (`engine/query.py`: quoted phrases, language, identifiers);
+2. runs the dense and BM25 legs (overlapped in hybrid mode) and, for a
+   cross-lingual search, a dense pool over chunks in the other language;
+3. fuses the legs (`engine/fusion.py`), in convex fusion with a per-query dense
+   weight (`engine/adaptive.py`) unless the request fixed alpha;
+4. applies the ranking rules (`engine/ranking.py`): phrases, title boost, the
+   optional reranker, the exact-identifier guarantee, the cross-lingual slot;
+5. reads payloads once, for the hits it returns (legs skip payloads unless a
+   rule needs the candidates' text).
 """
 
 from __future__ import annotations
@@ -13,11 +21,15 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
+from zhiku.engine import ranking
+from zhiku.engine.adaptive import dense_weight
 from zhiku.engine.bm25 import encode_query
 from zhiku.engine.embedders.base import Embedder
 from zhiku.engine.errors import InvalidRequest
-from zhiku.engine.filters import Condition, parse_filters
+from zhiku.engine.filters import Condition, MatchAny, parse_filters
 from zhiku.engine.fusion import FUSIONS
+from zhiku.engine.llm.rerank import Reranker
+from zhiku.engine.query import QueryAnalysis, analyse
 from zhiku.engine.settings import RetrievalSettings
 from zhiku.engine.stores.base import BatchedLegs, VectorStore
 from zhiku.engine.tokenize import tokenize
@@ -26,6 +38,17 @@ from zhiku.engine.types import Hit, ScoredPoint
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 Timings = dict[str, float]
+# The payload field holding a chunk's language (engine/types.py).
+LANGUAGE_KEY = "language"
+# Cross-lingual search: which chunk languages answer a question in each language.
+OTHER_LANGUAGES = {"zh": ("en",), "en": ("zh",)}
+# Candidates taken from the other language's dense pool, and the ranks (from 1)
+# by which its best ones must appear: a mixed collection's answer may be in
+# either language, and BM25 only ever finds the question's own.
+CROSS_POOL = 10
+CROSS_SLOTS = (2, 3)
+# How long the Searcher trusts that a collection has (or lacks) chunks in a language.
+LANGUAGE_TTL_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +63,10 @@ class SearchRequest:
     alpha: float
     rrf_k: int
     prefetch: int
+    adaptive: bool  # per-query alpha; False when the request fixed alpha
+    title_boost: float
+    cross_lingual: bool
+    rerank_window: int
 
     @classmethod
     def resolve(
@@ -56,6 +83,7 @@ class SearchRequest:
         top_k = settings.top_k if top_k is None else top_k
         mode = mode or settings.mode
         fusion = fusion or settings.fusion
+        adaptive = settings.adaptive and alpha is None
         alpha = settings.alpha if alpha is None else alpha
         if not isinstance(query, str) or not query.strip():
             raise InvalidRequest("query must be a non-empty string", field="query")
@@ -78,6 +106,10 @@ class SearchRequest:
             alpha=alpha,
             rrf_k=settings.rrf_k,
             prefetch=settings.prefetch,
+            adaptive=adaptive,
+            title_boost=settings.title_boost,
+            cross_lingual=settings.cross_lingual,
+            rerank_window=settings.rerank_window,
         )
 
     def fusion_options(self) -> dict[str, Any]:
@@ -92,7 +124,14 @@ class SearchRequest:
 class Searcher:
     """Runs searches of one collection over a store and an embedder."""
 
-    def __init__(self, store: VectorStore, embedder: Embedder, collection: str, leg_pool: Executor) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        collection: str,
+        leg_pool: Executor,
+        reranker: Reranker | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.collection = collection
@@ -100,73 +139,158 @@ class Searcher:
         self.leg_pool = leg_pool
         # A remote store takes both legs in one request: one round trip.
         self.batched = isinstance(store, BatchedLegs)
+        self.reranker = reranker
+        self._languages: dict[str, tuple[float, bool]] = {}
 
     def run(self, request: SearchRequest) -> tuple[list[Hit], Timings]:
         """Hits best first, and per-stage timings in milliseconds."""
         r = request
-        limit = max(r.prefetch, r.top_k) if r.mode == "hybrid" else r.top_k
-        timings: Timings = {}
-        # Fusion needs only ids and scores: hybrid legs skip payloads, and the
-        # store reads them once, for the fused top_k.
-        with_payload = r.mode != "hybrid"
-        legs: dict[str, list[ScoredPoint]] = {"dense": [], "bm25": []}
+        q = analyse(r.query)
         t0 = time.perf_counter()
-
-        def dense_leg() -> None:
-            vector = self.embedder.embed_query(r.query)
-            t1 = time.perf_counter()
-            timings["embed_ms"] = (t1 - t0) * 1000
-            legs["dense"] = self.store.query_dense(self.collection, vector, limit, r.conditions, with_payload)
-            timings["dense_ms"] = (time.perf_counter() - t1) * 1000
-
-        def bm25_leg() -> None:
-            t2 = time.perf_counter()
-            terms = tokenize(r.query)
-            if terms:
-                legs["bm25"] = self.store.query_sparse(
-                    self.collection, encode_query(terms), limit, r.conditions, with_payload
-                )
-            timings["bm25_ms"] = (time.perf_counter() - t2) * 1000
-
-        if r.mode != "hybrid":
-            (dense_leg if r.mode == "dense" else bm25_leg)()
-            hits = [Hit.from_payload(p.payload, p.score) for p in legs[r.mode][: r.top_k]]
-            timings["total_ms"] = (time.perf_counter() - t0) * 1000
-            return hits, timings
-        if self.batched:
-            self._both_legs(r, limit, legs, timings, t0)
-        else:
-            # The legs overlap: the model and the engine release the GIL.
-            pending = self.leg_pool.submit(dense_leg)
-            bm25_leg()
-            pending.result()
+        timings: Timings = {}
+        legs, pool = self._legs(r, q, timings)
         t3 = time.perf_counter()
-        ranked = FUSIONS[r.fusion](
-            [(p.id, p.score) for p in legs["dense"]],
-            [(p.id, p.score) for p in legs["bm25"]],
-            r.top_k,
-            **r.fusion_options(),
-        )
+        if r.mode == "hybrid":
+            ranked = self._fuse(r, q, legs)
+        else:
+            ranked = [(p.id, p.score) for p in legs[r.mode]]
+        payloads = {p.id: p.payload for leg in (*legs.values(), pool) for p in leg if p.payload}
+        ranked = ranking.keep_phrases(ranked, payloads, q.phrases) if q.phrases else ranked
+        # Title boost and reranker see the head of the ranking, with its payloads.
+        head = ranked[: max(r.top_k, r.rerank_window if self.reranker else r.top_k)]
+        self._fetch(payloads, [pid for pid, _ in head])
+        head = ranking.boost_titles(head, payloads, tokenize(q.text), tokenize, r.title_boost)
+        if self.reranker is not None:
+            head = self._rerank(q.text, head, payloads, timings)
+        ranked = head + ranked[len(head) :]
+        ranked = ranking.promote_exact(ranked, payloads, q.identifiers)
+        across = ranking.keep_phrases([(p.id, p.score) for p in pool], payloads, q.phrases)
+        ranked = ranked[: r.top_k]
+        for rank, candidate in zip(CROSS_SLOTS, across):
+            ranked = _keep_slot(ranked, candidate, rank)
         timings["fusion_ms"] = (time.perf_counter() - t3) * 1000
         t4 = time.perf_counter()
-        payloads = dict(self.store.retrieve(self.collection, [pid for pid, _ in ranked]))
+        self._fetch(payloads, [pid for pid, _ in ranked])
         timings["fetch_ms"] = (time.perf_counter() - t4) * 1000
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         # A point deleted between the legs and the fetch is simply dropped.
         hits = [Hit.from_payload(payloads[pid], score) for pid, score in ranked if pid in payloads]
         return hits, timings
 
+    def _legs(
+        self, r: SearchRequest, q: QueryAnalysis, timings: Timings
+    ) -> tuple[dict[str, list[ScoredPoint]], list[ScoredPoint]]:
+        """The legs the mode asks for, and the other language's dense pool (maybe empty)."""
+        # Phrases filter candidates and identifiers promote one, so a
+        # single-leg search with either takes a full prefetch too.
+        limit = max(r.prefetch, r.top_k) if r.mode == "hybrid" or q.needs_text else r.top_k
+        # Legs skip payloads unless a rule reads the candidates' text: the
+        # phrase filter reads every candidate; the exact-match guarantee reads
+        # the BM25 leg's, which holds every chunk with the query's identifiers.
+        dense_payload = bool(q.phrases)
+        bm25_payload = q.needs_text
+        legs: dict[str, list[ScoredPoint]] = {"dense": [], "bm25": []}
+        pool: list[ScoredPoint] = []
+        t0 = time.perf_counter()
+
+        def cross_pool() -> None:
+            nonlocal pool
+            others = self._other_languages(q.language) if r.cross_lingual and r.mode != "bm25" else ()
+            if others:
+                where = (*r.conditions, MatchAny(LANGUAGE_KEY, others))
+                across = self.embedder.embed_query_across(q.text)
+                pool = self.store.query_dense(self.collection, across, CROSS_POOL, where, dense_payload)
+
+        def dense_leg() -> None:
+            vector = self.embedder.embed_query(q.text)
+            t1 = time.perf_counter()
+            timings["embed_ms"] = (t1 - t0) * 1000
+            legs["dense"] = self.store.query_dense(self.collection, vector, limit, r.conditions, dense_payload)
+            cross_pool()
+            timings["dense_ms"] = (time.perf_counter() - t1) * 1000
+
+        def bm25_leg() -> None:
+            t2 = time.perf_counter()
+            terms = tokenize(q.text)
+            if terms:
+                legs["bm25"] = self.store.query_sparse(
+                    self.collection, encode_query(terms), limit, r.conditions, bm25_payload
+                )
+            timings["bm25_ms"] = (time.perf_counter() - t2) * 1000
+
+        if r.mode != "hybrid":
+            (dense_leg if r.mode == "dense" else bm25_leg)()
+        elif self.batched:
+            self._both_legs(q, limit, r.conditions, dense_payload or bm25_payload, legs, timings, t0)
+            cross_pool()
+        else:
+            # The legs overlap: the model and the engine release the GIL.
+            pending = self.leg_pool.submit(dense_leg)
+            bm25_leg()
+            pending.result()
+        return legs, pool
+
     def _both_legs(
-        self, r: SearchRequest, limit: int, legs: dict[str, list[ScoredPoint]], timings: Timings, t0: float
+        self, q: QueryAnalysis, limit: int, conditions: tuple[Condition, ...], with_payload: bool,
+        legs: dict[str, list[ScoredPoint]], timings: Timings, t0: float,
     ) -> None:
         """Hybrid legs from a BatchedLegs store: embed, then one request for both."""
-        vector = self.embedder.embed_query(r.query)
+        vector = self.embedder.embed_query(q.text)
         t1 = time.perf_counter()
         timings["embed_ms"] = (t1 - t0) * 1000
-        terms = tokenize(r.query)
+        terms = tokenize(q.text)
         sparse = encode_query(terms) if terms else None
         legs["dense"], legs["bm25"] = self.store.query_legs(  # type: ignore[attr-defined]
-            self.collection, vector, sparse, limit, r.conditions, False
+            self.collection, vector, sparse, limit, conditions, with_payload
         )
         # Both legs ran in the same request: each took that round trip.
         timings["dense_ms"] = timings["bm25_ms"] = (time.perf_counter() - t1) * 1000
+
+    def _fuse(self, r: SearchRequest, q: QueryAnalysis, legs: dict[str, list[ScoredPoint]]) -> ranking.Ranked:
+        """Every candidate of both legs, fused, best first."""
+        dense = [(p.id, p.score) for p in legs["dense"]]
+        bm25 = [(p.id, p.score) for p in legs["bm25"]]
+        options = r.fusion_options()
+        if r.fusion == "convex" and r.adaptive:
+            options["alpha"] = dense_weight(r.alpha, q)
+        return FUSIONS[r.fusion](dense, bm25, len(dense) + len(bm25), **options)
+
+    def _rerank(
+        self, query: str, head: ranking.Ranked, payloads: dict[str, dict[str, Any]], timings: Timings
+    ) -> ranking.Ranked:
+        t = time.perf_counter()
+        known = [(pid, s) for pid, s in head if pid in payloads]
+        scores = self.reranker.score(query, [payloads[pid].get("text", "") for pid, _ in known])  # type: ignore[union-attr]
+        order = sorted(range(len(known)), key=lambda i: (-scores[i], i))
+        timings["rerank_ms"] = (time.perf_counter() - t) * 1000
+        return [(known[i][0], float(scores[i])) for i in order]
+
+    def _fetch(self, payloads: dict[str, dict[str, Any]], ids: list[str]) -> None:
+        """Read the payloads of `ids` not read yet into `payloads`."""
+        missing = [pid for pid in ids if pid not in payloads]
+        if missing:
+            payloads.update(self.store.retrieve(self.collection, missing))
+
+    def _other_languages(self, language: str) -> tuple[str, ...]:
+        """The other languages of a cross-lingual search that this collection holds chunks in."""
+        now = time.monotonic()
+        out = []
+        for other in OTHER_LANGUAGES.get(language, ()):
+            seen, present = self._languages.get(other, (-LANGUAGE_TTL_S, False))
+            if now - seen >= LANGUAGE_TTL_S:
+                # An unindexed field: counting scans, so the answer is kept a while.
+                present = self.store.count(self.collection, (MatchAny(LANGUAGE_KEY, (other,)),)) > 0
+                self._languages[other] = (now, present)
+            if present:
+                out.append(other)
+        return tuple(out)
+
+
+def _keep_slot(ranked: ranking.Ranked, candidate: tuple[str, float], slot: int) -> ranking.Ranked:
+    """Make sure `candidate` is ranked `slot` (from 1) or better, keeping the length."""
+    pid = candidate[0]
+    if any(p == pid for p, _ in ranked[:slot]):
+        return ranked
+    rest = [kv for kv in ranked if kv[0] != pid]
+    score = rest[slot - 1][1] if len(rest) >= slot else candidate[1]
+    return (rest[: slot - 1] + [(pid, score)] + rest[slot - 1 :])[: max(len(ranked), 1)]

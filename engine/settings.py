@@ -105,6 +105,19 @@ class RetrievalSettings(BaseModel):
     # BM25 avgdl fixed in a new collection's manifest; None: derived from the
     # chunk size (engine/manifest.py says how it was chosen).
     bm25_avgdl: float | None = Field(None, gt=0)
+    # Per-query dense weight in convex fusion when the request gives no alpha
+    # (engine/adaptive.py); off: always `alpha`.
+    adaptive: bool = True
+    # Relative gain of a hit whose title holds every query term (engine/ranking.py).
+    title_boost: float = Field(0.1, ge=0.0, le=10.0)
+    # A question in one language also searches the dense vectors of chunks in
+    # the other (zh <-> en) and keeps the best of them near the top.
+    cross_lingual: bool = True
+    # A reranker over the fused top `rerank_window`: none, fake (word overlap)
+    # or cross-encoder (a local sentence-transformers CrossEncoder folder).
+    rerank: Literal["none", "cross-encoder", "fake"] = "none"
+    rerank_model: Path | None = None
+    rerank_window: int = Field(30, ge=1, le=1000)
 
 
 class LLMSettings(BaseModel):

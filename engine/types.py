@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from zhiku.engine.query import detect_language
+
 
 @dataclass(frozen=True, slots=True)
 class SparseVector:
@@ -44,6 +46,8 @@ class Chunk:
             "section": self.section,
             "source": self.source,
             "meta": dict(self.metadata),
+            # Cross-lingual search pools chunks by language (engine/search.py).
+            "language": detect_language(self.text),
         }
 
 

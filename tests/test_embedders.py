@@ -536,3 +536,31 @@ def test_only_the_calibrated_default_model_has_relevance_floors(tmp_path) -> Non
     (other / "config.json").write_text(json.dumps({"word_embedding_dimension": 8}))
     assert dict(SentenceTransformerEmbedder(str(tmp_path / "other-model")).relevance_floors) == {}
     assert dict(FakeEmbedder().relevance_floors) == {}
+
+
+@pytest.fixture(scope="module")
+def bilingual(minilm: Embedder, use_multilingual: Embedder) -> Embedder:
+    from zhiku.engine.embedders.bilingual import BilingualEmbedder
+
+    return BilingualEmbedder(minilm, use_multilingual)
+
+
+@pytest.mark.integration
+class TestBilingual(EmbedderConformance):
+    @pytest.fixture
+    def embedder(self, bilingual: Embedder) -> Embedder:
+        return bilingual
+
+    def test_english_ranks_as_the_english_model(self, embedder: Embedder, minilm: Embedder) -> None:
+        from zhiku.engine.embedders.bilingual import HALF
+
+        texts = ["Paris is the capital of France.", "Cats like fish.", "The Louvre is in Paris."]
+        q = "What is the capital of France?"
+        both = embedder.embed_documents(texts) @ embedder.embed_query(q)
+        alone = minilm.embed_documents(texts) @ minilm.embed_query(q)
+        assert np.allclose(both, alone * HALF, atol=1e-4)
+
+    def test_cross_lingual(self, embedder: Embedder) -> None:
+        q = embedder.embed_query_across("Where is the capital of China?")  # type: ignore[attr-defined]
+        docs = embedder.embed_documents(["北京是中国的首都。", "猫喜欢吃鱼。"])
+        assert docs[0] @ q > docs[1] @ q

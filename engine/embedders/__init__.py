@@ -43,6 +43,15 @@ def _e5_small(s: EmbedSettings) -> Embedder:
     return E5SmallEmbedder(model=s.model, batch_size=s.batch_size, threads=s.threads)
 
 
+def _bilingual(s: EmbedSettings) -> Embedder:
+    from zhiku.engine.embedders.bilingual import BilingualEmbedder
+    from zhiku.engine.embedders.onnx_use import UniversalSentenceEncoderEmbedder
+
+    # `model` names the English half (a sentence-transformers folder; default MiniLM).
+    multilingual = UniversalSentenceEncoderEmbedder(batch_size=s.batch_size, threads=s.threads)
+    return BilingualEmbedder(_sentence_transformers(s), multilingual)
+
+
 def _openai(s: EmbedSettings) -> Embedder:
     from zhiku.engine.embedders.openai import OpenAIEmbedder
 
@@ -57,6 +66,7 @@ EMBEDDERS: dict[str, Callable[[EmbedSettings], Embedder]] = {
     "sentence-transformers": _sentence_transformers,
     "use-multilingual": _use_multilingual,
     "e5-small": _e5_small,
+    "bilingual": _bilingual,
     "openai": _openai,
 }
 
@@ -64,7 +74,8 @@ EMBEDDERS: dict[str, Callable[[EmbedSettings], Embedder]] = {
 def build_embedder(settings: EmbedSettings) -> Embedder:
     """Build the configured embedder (weights load lazily, on warm_up or first use)."""
     embedder = lookup(EMBEDDERS, settings.backend, "embedder backend")(settings)
-    embedder.query_batch = settings.query_batch
+    for part in (embedder, *getattr(embedder, "parts", ())):
+        part.query_batch = settings.query_batch
     return embedder
 
 

@@ -68,6 +68,10 @@ class Embedder(ABC):
             cache.put(text, vector)
         return vector
 
+    def embed_query_across(self, text: str) -> np.ndarray:
+        """The query's vector for searching passages in another language (cross-lingual pools)."""
+        return self.embed_query(text)
+
     def _query_batcher(self) -> "_QueryBatcher":
         batcher = self.__dict__.get("_batcher")
         if batcher is None:

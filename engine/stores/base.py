@@ -19,7 +19,8 @@ from zhiku.engine.types import Point, ScoredPoint, SparseVector
 DENSE = "dense"
 SPARSE = "bm25"
 # Payload fields with a keyword index, so filters and deletes by them stay fast.
-INDEXED_FIELDS = ("doc_id", "content_hash", "source")
+# `language`: the cross-lingual pool filters by it on every search of a mixed collection.
+INDEXED_FIELDS = ("doc_id", "content_hash", "source", "language")
 
 
 # A re-index writes `<name>.v<N>` and points the alias `<name>` at it.

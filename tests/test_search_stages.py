@@ -1,0 +1,135 @@
+"""Searcher stages end to end on the real store with fakes: phrases, identifiers, cross-lingual, reranker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zhiku.engine.embedders.bilingual import HALF, BilingualEmbedder
+from zhiku.engine.embedders.fake import FakeEmbedder
+from zhiku.engine.kb import KnowledgeBase
+from zhiku.engine.llm.rerank import OverlapReranker
+
+DOCS = {
+    # The issue's case: short look-alikes that win on dense similarity, and the
+    # one long document that holds the exact code.
+    "long": "Records office annual report. Many files were digitised this year and moved to the new "
+            "building, where staff catalogued boxes of letters, ledgers, maps, photographs and minutes of "
+            "meetings held by the harbour board, the school board and the water company over ninety years. "
+            "Among them, archive code QX000ZR marks the harbour survey of 1931, kept in the map room with "
+            "the tide tables, the dredging plans and the pilots' logbooks of the same decade.",
+    "near1": "The archive code of this record is QX003ZR.",
+    "near2": "The archive code of this record is QX000ZK.",
+    "near3": "The archive code of this record is QX000ZRA.",
+    "hybrid": "Hybrid search fuses a dense leg and a BM25 leg.",
+    "search": "Search that is hybrid in spirit, mixing methods.",
+    "zh": "混合检索把向量检索和关键词检索的结果融合在一起。",
+}
+
+
+@pytest.fixture
+def kb(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with KnowledgeBase(tmp_path, "t", embed__backend="fake") as kb:
+        kb.add_texts(list(DOCS.values()), ids=list(DOCS))
+        yield kb
+
+
+# Dense-only search is semantic by request: the guarantee needs the BM25 leg's candidates.
+@pytest.mark.parametrize("mode", ["hybrid", "bm25"])
+def test_the_one_document_holding_the_code_ranks_first(kb: KnowledgeBase, mode: str) -> None:
+    assert kb.search("archive code QX000ZR", top_k=3, mode=mode)[0].doc_id == "long"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_every_hit_holds_the_quoted_phrase(kb: KnowledgeBase, mode: str) -> None:
+    hits = kb.search('"hybrid search" legs', top_k=10, mode=mode)
+    assert [h.doc_id for h in hits] == ["hybrid"]
+
+
+def test_a_phrase_nobody_holds_finds_nothing(kb: KnowledgeBase) -> None:
+    assert kb.search('"no such phrase anywhere"', top_k=5) == []
+
+
+def test_chunks_record_their_language(kb: KnowledgeBase) -> None:
+    payloads = dict(kb.store.retrieve(kb.collection, [pid for pid, _ in kb.store.scroll(kb.collection)]))
+    languages = {p["doc_id"]: p["language"] for p in payloads.values()}
+    assert languages["zh"] == "zh" and languages["long"] == "en"
+
+
+def test_a_question_also_finds_the_best_chunk_in_the_other_language(kb: KnowledgeBase) -> None:
+    hits = kb.search("hybrid search dense BM25 legs fuse", top_k=3)
+    assert "zh" in [h.doc_id for h in hits[:2]]
+    kb.settings.retrieval.cross_lingual = False
+    kb.searcher._languages.clear()
+    assert "zh" not in [h.doc_id for h in kb.search("hybrid search dense BM25 legs fuse", top_k=3)]
+
+
+def test_reranker_stage_reorders_the_head(kb: KnowledgeBase) -> None:
+    class Reverse(OverlapReranker):
+        def score(self, query, texts):  # type: ignore[no-untyped-def]
+            return [float(len(t)) for t in texts]  # longest first
+
+    kb.settings.retrieval.cross_lingual = False
+    kb.searcher.reranker = Reverse()
+    hits = kb.search("hybrid search", top_k=3)
+    assert [len(h.text) for h in hits] == sorted((len(h.text) for h in hits), reverse=True)
+    _, timings = kb.search_debug("hybrid search", top_k=3)
+    assert "rerank_ms" in timings
+
+
+def test_reranker_cannot_undo_the_exact_match(kb: KnowledgeBase) -> None:
+    class Shortest(OverlapReranker):
+        def score(self, query, texts):  # type: ignore[no-untyped-def]
+            return [-float(len(t)) for t in texts]
+
+    kb.searcher.reranker = Shortest()
+    assert kb.search("archive code QX000ZR", top_k=3)[0].doc_id == "long"
+
+
+def test_bilingual_embedder_halves() -> None:
+    en, ml = FakeEmbedder(dim=8), FakeEmbedder(dim=6)
+    en.relevance_floors = {"en": 0.45}  # type: ignore[assignment]
+    bi = BilingualEmbedder(en, ml)
+    assert bi.dim == 14 and bi.model_id == "fake-hash-8+fake-hash-6"
+    docs = bi.embed_documents(["hello world", "你好世界"])
+    assert docs.shape == (2, 14)
+    assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    english = bi.embed_query("hello world")
+    assert np.allclose(english[8:], 0) and not np.allclose(english[:8], 0)
+    chinese = bi.embed_query("你好世界")
+    assert np.allclose(chinese[:8], 0) and not np.allclose(chinese[8:], 0)
+    across = bi.embed_query_across("hello world")
+    assert np.allclose(across[:8], 0)
+    # An English question scores a passage at HALF the English model's cosine.
+    expected = float(en.embed_query("hello world") @ en.embed_documents(["hello world"])[0])
+    assert float(english @ docs[0]) == pytest.approx(expected * HALF, abs=1e-5)
+    assert dict(bi.relevance_floors) == {"en": pytest.approx(0.45 * HALF)}
+
+
+@pytest.mark.integration
+def test_cross_encoder_stage_with_a_tiny_random_model(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """No cross-encoder weights exist offline: a 2-layer random BERT checks the wiring."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from zhiku.engine.llm.rerank import build_reranker
+
+    folder = tmp_path / "tiny-ce"
+    folder.mkdir()
+    words = sorted({w for t in DOCS.values() for w in t.lower().replace(".", " ").split()})
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=5 + len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    reranker = build_reranker("cross-encoder", folder)
+    assert reranker is not None
+    kb.settings.retrieval.cross_lingual = False
+    kb.searcher.reranker = reranker
+    hits, timings = kb.search_debug("hybrid search legs", top_k=4)
+    expected = reranker.score("hybrid search legs", [h.text for h in hits])
+    assert [h.score for h in hits] == pytest.approx(sorted(expected, reverse=True), abs=1e-5)
+    assert timings["rerank_ms"] > 0
+    # The exact-match guarantee still holds after a random reranker.
+    assert kb.search("archive code QX000ZR", top_k=3)[0].doc_id == "long"
