@@ -195,7 +195,8 @@ class Searcher:
 
         def cross_pool() -> None:
             nonlocal pool
-            others = self._other_languages(q.language) if r.cross_lingual and r.mode != "bm25" else ()
+            wanted = r.cross_lingual and self.embedder.cross_lingual and r.mode != "bm25"
+            others = self._other_languages(q.language) if wanted else ()
             if others:
                 where = (*r.conditions, MatchAny(LANGUAGE_KEY, others))
                 across = self.embedder.embed_query_across(q.text)

@@ -59,10 +59,17 @@ def test_chunks_record_their_language(kb: KnowledgeBase) -> None:
 
 
 def test_a_question_also_finds_the_best_chunk_in_the_other_language(kb: KnowledgeBase) -> None:
+    kb.embedder.cross_lingual = True  # type: ignore[misc]  # the fake stands in for a multilingual model
     hits = kb.search("hybrid search dense BM25 legs fuse", top_k=3)
     assert "zh" in [h.doc_id for h in hits[:2]]
     kb.settings.retrieval.cross_lingual = False
     kb.searcher._languages.clear()
+    assert "zh" not in [h.doc_id for h in kb.search("hybrid search dense BM25 legs fuse", top_k=3)]
+
+
+def test_an_english_only_embedder_gets_no_pool_from_the_other_language(kb: KnowledgeBase) -> None:
+    """Its nearest Chinese chunks are noise: no slot in the top 3 is forced for them."""
+    assert not kb.embedder.cross_lingual
     assert "zh" not in [h.doc_id for h in kb.search("hybrid search dense BM25 legs fuse", top_k=3)]
 
 
@@ -133,3 +140,4 @@ def test_cross_encoder_stage_with_a_tiny_random_model(kb: KnowledgeBase, tmp_pat
     assert timings["rerank_ms"] > 0
     # The exact-match guarantee still holds after a random reranker.
     assert kb.search("archive code QX000ZR", top_k=3)[0].doc_id == "long"
+

@@ -22,7 +22,7 @@ from zhiku.engine.kb import KnowledgeBase
 from zhiku.engine.settings import StoreSettings, load_settings
 from zhiku.engine.stores import ensure_collection
 from zhiku.engine.stores import server as server_mod
-from zhiku.engine.stores.base import BatchedLegs, CollectionSpec
+from zhiku.engine.stores.base import INDEXED_FIELDS, BatchedLegs, CollectionSpec
 from zhiku.engine.stores.retry import RetryingClient, RetryPolicy, is_transient
 from zhiku.engine.stores.server import ServerStore, _translated
 
@@ -226,7 +226,7 @@ def test_create_sends_the_cluster_layout(fake_remote: type[FakeQdrant]) -> None:
         "shard_number": 6, "replication_factor": 2, "write_consistency_factor": 2,
     }
     indexed = [c[1][1] for c in client.calls if c[0] == "create_payload_index"]
-    assert indexed == ["doc_id", "content_hash", "source"]
+    assert indexed == list(INDEXED_FIELDS)
 
 
 def test_default_layout_is_left_to_qdrant(fake_remote: type[FakeQdrant]) -> None:
@@ -249,9 +249,7 @@ def test_a_create_that_lost_the_race_is_already_exists_and_still_indexed(fake_re
     client.failures["create_collection"] = [http_error(409)]
     with pytest.raises(AlreadyExists):
         store.create_collection(CollectionSpec("kb", DIM))
-    assert [c[1][1] for c in client.calls if c[0] == "create_payload_index"] == [
-        "doc_id", "content_hash", "source",
-    ]
+    assert [c[1][1] for c in client.calls if c[0] == "create_payload_index"] == list(INDEXED_FIELDS)
     client.failures["create_collection"] = [http_error(409)]
     assert ensure_collection(store, CollectionSpec("kb2", DIM)) is False
 

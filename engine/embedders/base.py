@@ -32,6 +32,11 @@ class Embedder(ABC):
     # unlikely to answer the question (ask's retrieval gate). Only a model
     # calibrated on labelled data has one.
     relevance_floors: Mapping[str, float] = MappingProxyType({})
+    # Whether a question's vector lands near passages in other languages. Only
+    # such a model gets a cross-lingual pool in search: an English-only model's
+    # nearest Chinese chunks are noise, and the pool forces two of them into
+    # the top 3 of every search of a mixed collection.
+    cross_lingual: bool = False
 
     def warm_up(self) -> None:
         """Load weights now rather than on first use."""

@@ -33,6 +33,8 @@ HALF = 1.0 / math.sqrt(2.0)
 class BilingualEmbedder(Embedder):
     """`english` and `multilingual` embedders side by side; the query's language picks the half."""
 
+    cross_lingual = True
+
     def __init__(self, english: Embedder, multilingual: Embedder) -> None:
         self.english = english
         self.multilingual = multilingual

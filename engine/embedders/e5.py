@@ -23,6 +23,7 @@ DEFAULT_DIM = 384
 class E5SmallEmbedder(Embedder):
     """384-dim multilingual vectors; passages and queries are embedded differently."""
 
+    cross_lingual = True
     query_prefix = "query: "
     document_prefix = "passage: "
 

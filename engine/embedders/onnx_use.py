@@ -49,6 +49,8 @@ def default_model_path() -> Path:
 class UniversalSentenceEncoderEmbedder(Embedder):
     """512-dim multilingual sentence vectors (16 languages incl. Chinese)."""
 
+    cross_lingual = True
+
     def __init__(self, model: str | None = None, batch_size: int = 64, threads: int = 1) -> None:
         self._explicit_path = Path(model) if model else None
         # The same weights under their shipped or extracted name are the default model,
