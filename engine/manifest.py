@@ -28,17 +28,20 @@ from zhiku.engine.tokenize import TOKENIZER_VERSION
 FORMAT = 2
 
 
+# avgdl of a new collection per token of chunk size (256 by default: avgdl 128).
+# Measured with bench/bm25_avgdl.py against the running mean it replaces
+# (docs/architecture.md, "BM25 length normalisation"): nDCG@10 on squad-dev
+# (1,500 queries) BM25 0.8450 running, 0.8490 at the true mean (74 tokens),
+# 0.8515 here; hybrid 0.8734 running, 0.8765 here; cmrc-trial BM25 0.983 for
+# every value, hybrid 0.9756 running, 0.9768 here. Quality is flat from 0.375 to 0.75; half the chunk
+# size is the middle of that plateau, not its best point on these sets.
+AVGDL_PER_CHUNK_TOKEN = 0.5
+
+
 def default_avgdl(settings: Settings) -> float:
     """The fixed BM25 avgdl of a new collection (settings.retrieval.bm25_avgdl or chunk-derived)."""
     fixed = settings.retrieval.bm25_avgdl
     return float(fixed) if fixed is not None else AVGDL_PER_CHUNK_TOKEN * settings.chunk.size
-
-
-# avgdl of a new collection per token of chunk size. Chosen by measurement
-# (bench/bm25_avgdl.py, docs/architecture.md "BM25 length normalisation"):
-# nDCG@10 on squad-dev and cmrc-trial is flat from 0.25 to 0.5 of the chunk
-# size and within noise of the running mean it replaces.
-AVGDL_PER_CHUNK_TOKEN = 0.375
 
 
 class BM25Params(BaseModel):
