@@ -27,6 +27,7 @@ from zhiku.engine.llm.cancel import Cancelled
 from zhiku.engine.settings import Settings
 
 if TYPE_CHECKING:
+    from zhiku.engine.engine import Engine
     from zhiku.engine.kb import KnowledgeBase
     from zhiku.engine.llm.abilities import LLMService
 
@@ -116,6 +117,12 @@ class Access:
         if collection in self._services.engine.list_collections():
             raise AlreadyExists(f"collection {collection!r} already exists", collection=collection)
         return self._services.kb(collection, create=True)
+
+    def admin_engine(self, collection: str) -> "Engine":
+        """The engine, for an admin operation on an existing `collection` (re-index)."""
+        self.principal.authorize(collection, "admin")
+        self._services.kb(collection)  # NotFound for a missing one
+        return self._services.engine
 
     def drop(self, collection: str) -> None:
         """Delete a collection (admin)."""
