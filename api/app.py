@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 import zhiku
 from zhiku.api.errors import ERROR_RESPONSES, install_error_handlers
+from zhiku.api.hosts import HostOriginMiddleware
 from zhiku.api.limits import BodyLimitMiddleware
 from zhiku.api.mcp_server import McpHttp, build_mcp
 from zhiku.api.metrics import Metrics, MetricsMiddleware
@@ -56,7 +57,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = Services(resolved, engine=engine, metrics=metrics, generator=generator)
         try:
-            notice = check_binding(resolved.server.host, services.keys.enabled)
+            notice = check_binding(resolved.server.host, services.auth.keyed)
         except Exception:
             services.close(own_engine=engine is None)
             raise
@@ -80,7 +81,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    # Added last = outermost: oversized bodies are still counted in the metrics.
+    # Added last = outermost: oversized bodies and refused hosts are still counted in the metrics.
+    app.add_middleware(HostOriginMiddleware, allowed_hosts=list(resolved.server.allowed_hosts))
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(resolved.server.max_body_mb * 1024 * 1024))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(app)

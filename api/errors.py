@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,7 @@ from zhiku.engine.errors import (
     StoreLocked,
     ZhikuError,
 )
+from zhiku.engine.llm.cancel import Cancelled
 
 log = logging.getLogger("zhiku.api")
 
@@ -60,6 +62,12 @@ class Timeout(ZhikuError):
         self.retry_after_s = retry_after_s
 
 
+class Busy(Timeout):
+    """Too much work is still running (timed-out threads included); retry later."""
+
+    code = "busy"
+
+
 # Most specific first: the first class an error is an instance of wins.
 STATUS: dict[type[ZhikuError], int] = {
     Unauthorized: 401,
@@ -73,6 +81,7 @@ STATUS: dict[type[ZhikuError], int] = {
     StoreLocked: 503,
     ModelUnavailable: 503,
     Timeout: 503,
+    Cancelled: 503,
     ConfigError: 500,
 }
 
@@ -133,8 +142,24 @@ def error_response(exc: ZhikuError) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     if status == 503 and "Retry-After" not in headers:
         headers["Retry-After"] = "5"
-    # Domain messages are written for users on purpose, so they are safe to show.
-    return JSONResponse(error_body(exc.code, exc.message, exc.details), status, headers=headers)
+    # Domain messages are written for users, but some name files (a model, a
+    # store lock): the server's paths are nobody's business, so they go.
+    body = error_body(exc.code, scrub_paths(exc.message), scrub_paths(_jsonable(exc.details)))
+    return JSONResponse(body, status, headers=headers)
+
+
+_ABS_PATH = re.compile(r"(?<![\w:/.])(?:/[^\s/'\"(),;:]+){2,}/?")
+
+
+def scrub_paths(value: Any) -> Any:
+    """`value` with absolute file paths replaced by their last component."""
+    if isinstance(value, str):
+        return _ABS_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], value)
+    if isinstance(value, dict):
+        return {k: scrub_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_paths(v) for v in value]
+    return value
 
 
 async def _domain(request: Request, exc: ZhikuError) -> JSONResponse:

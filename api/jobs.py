@@ -4,6 +4,12 @@ Each job is one JSON file under `<data_dir>/jobs/` (atomic writes), so a job's
 state survives the request that made it, and any worker process that shares
 the data dir can answer GET /jobs/{id}. Jobs left queued or running by a dead
 process are marked failed when the next server starts.
+
+Upload folders live under `<data_dir>/uploads/`, named `<pid>-<id>` after
+the process that owns them (the id is the job id for jobs). Each is removed when its work
+ends (in `finally`); at start, and whenever a job is queued, folders whose
+owner is gone are swept, and finished jobs older than `server.job_ttl_s`
+are forgotten, so the disk, the job table and jobs/*.json stay bounded.
 """
 
 from __future__ import annotations
@@ -60,6 +66,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _orphan(name: str) -> bool:
+    """Whether an upload folder's owner process is gone (its own work removes it otherwise)."""
+    pid = name.split("-", 1)[0]
+    return not (pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))))
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -67,13 +79,15 @@ def _now() -> datetime:
 class JobRunner:
     """Runs ingest jobs one at a time in a background thread."""
 
-    def __init__(self, data_dir: Path, metrics: Metrics, workers: int = 1) -> None:
+    def __init__(self, data_dir: Path, metrics: Metrics, workers: int = 1, ttl_s: float = 7 * 24 * 3600.0) -> None:
         self.root = Path(data_dir) / "jobs"
         self.uploads = Path(data_dir) / "uploads"
         self.metrics = metrics
+        self.ttl_s = ttl_s
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zhiku-job")
         self._lock = threading.Lock()
         self._recover()
+        self.sweep()
 
     def _path(self, job_id: str) -> Path:
         return self.root / f"{job_id}.json"
@@ -98,12 +112,36 @@ class JobRunner:
                 job.message = "the server stopped before this job finished; upload again"
                 self._save(job)
 
+    def sweep(self) -> None:
+        """Forget finished jobs past their time; remove upload folders nobody works on."""
+        cutoff = _now().timestamp() - self.ttl_s
+        for path in self.root.glob("*.json") if self.root.exists() else ():
+            try:
+                job = JobRecord.model_validate_json(path.read_bytes())
+            except ValueError:
+                continue
+            if job.state not in ("queued", "running") and (job.finished_at or job.created_at).timestamp() < cutoff:
+                path.unlink(missing_ok=True)
+        for folder in self.uploads.iterdir() if self.uploads.exists() else ():
+            if _orphan(folder.name):
+                shutil.rmtree(folder, ignore_errors=True)
+
     def upload_dir(self) -> tuple[str, Path]:
-        """A new job id and the folder its uploaded files go to."""
+        """A new job id and the folder its uploaded files go to (the caller removes it if no job starts)."""
+        self.sweep()
         job_id = uuid.uuid4().hex
-        folder = self.uploads / job_id
+        folder = self._folder(job_id)
         folder.mkdir(parents=True, exist_ok=True)
         return job_id, folder
+
+    def _folder(self, token: str) -> Path:
+        return self.uploads / f"{os.getpid()}-{token}"
+
+    def inline_dir(self) -> Path:
+        """A folder for one inline upload; its name says which process owns it."""
+        folder = self._folder(uuid.uuid4().hex)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def submit(
         self, job_id: str, collection: str, files: list[Path], work: Callable[[], IngestOutcome]
@@ -135,7 +173,7 @@ class JobRunner:
             job.finished_at = _now()
             self._save(job)
             self.metrics.jobs.labels(job.state).inc()
-            shutil.rmtree(self.uploads / job.id, ignore_errors=True)
+            shutil.rmtree(self._folder(job.id), ignore_errors=True)
 
     def get(self, job_id: str) -> JobRecord:
         """A job's current record; NotFound for unknown ids."""

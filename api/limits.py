@@ -5,12 +5,19 @@ admits at most `server.llm_queue` requests (running + waiting); more get 429
 with Retry-After. An admitted request that cannot start generating within
 `request_timeout_s` gets 503 with Retry-After. One generation runs at a time
 per worker slot because local models use every core they are given.
+
+All blocking work runs through `Work.run`: one place applies the request
+timeout, counts threads until they really end (timed-out ones included; 503
+past `server.max_running_work`), and asks generation to stop on timeout or
+disconnect. An LLM ticket stays taken until its generation has stopped, so
+`llm_queue` bounds the generations running, not only the requests waiting.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, AsyncIterator, Callable, Iterable, TypeVar
+import threading
+import time
+from typing import Any, Callable, Iterable, TypeVar
 
 import anyio
 from fastapi.responses import JSONResponse
@@ -18,9 +25,10 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from zhiku.api.errors import Timeout, UnsupportedMedia, error_body
+from zhiku.api.errors import Busy, Timeout, UnsupportedMedia, error_body
 from zhiku.api.metrics import Metrics
 from zhiku.engine.errors import InvalidRequest, Overloaded
+from zhiku.engine.llm.cancel import cancellable
 from zhiku.engine.settings import Settings
 
 T = TypeVar("T")
@@ -52,59 +60,180 @@ def check_media(content_type: str | None, allowed: tuple[str, ...]) -> None:
         )
 
 
+class Ticket:
+    """One admitted LLM request; `release` (idempotent, any thread) frees its place."""
+
+    def __init__(self, gate: "LLMGate") -> None:
+        self._gate = gate
+        self.running = False
+        self._released = False
+
+    def release(self) -> None:
+        self._gate._release(self)
+
+
 class LLMGate:
-    """A bounded queue in front of the generator: try-acquire or 429."""
+    """A bounded queue in front of the generator: try-acquire or 429.
+
+    Thread-safe on purpose: a timed-out generation's thread keeps its place
+    until it really stops (it calls `Ticket.release` when it ends), so
+    `capacity` bounds the generations running, not just the requests waiting.
+    """
+
+    _POLL_S = 0.01
 
     def __init__(self, capacity: int, workers: int, wait_s: float, metrics: Metrics) -> None:
         self.capacity = capacity
+        self.workers = workers
         self.wait_s = wait_s
         self._admitted = 0
-        self._workers = anyio.Semaphore(workers)
+        self._running = 0
+        self._lock = threading.Lock()
         self._metrics = metrics
 
     @property
     def depth(self) -> int:
+        """Requests admitted: waiting, generating, or stopping after a timeout."""
         return self._admitted
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a generation slot for the duration of the block."""
-        if self._admitted >= self.capacity:
-            self._metrics.llm_rejected.labels("queue_full").inc()
-            raise Overloaded(
-                f"the LLM queue is full ({self.capacity} requests); retry later",
-                retry_after_s=2.0,
-                capacity=self.capacity,
-            )
-        self._admitted += 1
-        self._metrics.llm_waiting.set(self._admitted)
+    async def acquire(self) -> Ticket:
+        """A place in the queue, then a generation slot; 429 when full, 503 past `wait_s`."""
+        with self._lock:
+            if self._admitted >= self.capacity:
+                self._metrics.llm_rejected.labels("queue_full").inc()
+                raise Overloaded(
+                    f"the LLM queue is full ({self.capacity} requests); retry later",
+                    retry_after_s=2.0,
+                    capacity=self.capacity,
+                )
+            self._admitted += 1
+            self._metrics.llm_waiting.set(self._admitted)
+        ticket = Ticket(self)
         try:
-            with anyio.move_on_after(self.wait_s) as scope:
-                await self._workers.acquire()
-            if scope.cancelled_caught:
-                self._metrics.llm_rejected.labels("wait_timeout").inc()
-                raise Timeout(f"no LLM slot became free within {self.wait_s:g} s", retry_after_s=5.0)
-            try:
-                yield
-            finally:
-                self._workers.release()
-        finally:
+            deadline = time.monotonic() + self.wait_s
+            # Slots are freed from worker threads, so waiting polls (at most `capacity` waiters).
+            while not self._start(ticket):
+                if time.monotonic() >= deadline:
+                    self._metrics.llm_rejected.labels("wait_timeout").inc()
+                    raise Timeout(f"no LLM slot became free within {self.wait_s:g} s", retry_after_s=5.0)
+                await anyio.sleep(self._POLL_S)
+        except BaseException:
+            ticket.release()
+            raise
+        return ticket
+
+    def _start(self, ticket: Ticket) -> bool:
+        with self._lock:
+            if self._running >= self.workers:
+                return False
+            self._running += 1
+            ticket.running = True
+            return True
+
+    def _release(self, ticket: Ticket) -> None:
+        with self._lock:
+            if ticket._released:
+                return
+            ticket._released = True
+            self._running -= ticket.running
             self._admitted -= 1
             self._metrics.llm_waiting.set(self._admitted)
 
 
-async def in_thread(fn: Callable[[], T], timeout_s: float) -> T:
-    """Run blocking engine work in the threadpool with a deadline (503 past it).
+class Work:
+    """Blocking engine work in the threadpool, under a deadline, counted until it really ends.
 
-    The thread itself cannot be killed; past the deadline the client gets its
-    answer and the result is dropped.
+    A thread cannot be killed: past its deadline anyio abandons it and frees
+    its threadpool token, so without a count abandoned threads pile up
+    unseen. Here every thread is counted from start to its real end, and past
+    `cap` still-running threads new work is refused with 503. On timeout or
+    cancellation (the client left) the work is asked to stop
+    (engine.llm.cancel: generation stops at its next token) and the caller
+    answers at once; `on_end` runs when the thread really ends, which is how
+    an LLM slot stays taken until the model has stopped.
     """
-    with anyio.move_on_after(timeout_s) as scope:
-        return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
-    if scope.cancelled_caught:
-        raise Timeout(f"the request took longer than {timeout_s:g} s")
-    raise AssertionError("unreachable")  # pragma: no cover
 
+    def __init__(self, cap: int, timeout_s: float) -> None:
+        self.cap = cap
+        self.timeout_s = timeout_s
+        self._running = 0
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> int:
+        """Threads started here that have not returned yet, abandoned ones included."""
+        return self._running
+
+    def _admit(self, force: bool) -> None:
+        with self._lock:
+            if self._running >= self.cap and not force:
+                raise Busy(f"the server is busy ({self._running} requests still running); retry later")
+            self._running += 1
+
+    def _done(self) -> None:
+        with self._lock:
+            self._running -= 1
+
+    async def run(
+        self,
+        fn: Callable[[], T],
+        timeout_s: float | None = None,
+        on_end: Callable[[], None] | None = None,
+        admit: bool = True,
+    ) -> T:
+        """fn() in a worker thread; 503 past the deadline (the request timeout unless given).
+
+        `on_end` runs exactly once, when the thread ends (or at once if it
+        never starts). `admit=False` counts the thread without refusing it
+        (the rest of a stream already started).
+        """
+        deadline = self.timeout_s if timeout_s is None else timeout_s
+        try:
+            self._admit(force=not admit)
+        except BaseException:
+            if on_end is not None:
+                on_end()
+            raise
+        stop = threading.Event()
+        # Cancelled before a worker thread picked it up, `call` may never run:
+        # then whoever sees that first (this coroutine) does the ending.
+        state = {"started": False, "abandoned": False}
+        lock = threading.Lock()
+
+        def end() -> None:
+            self._done()
+            if on_end is not None:
+                on_end()
+
+        def call() -> T:
+            with lock:
+                if state["abandoned"]:
+                    raise Timeout("abandoned before it started")
+                state["started"] = True
+            try:
+                with cancellable(stop):
+                    return fn()
+            finally:
+                end()
+
+        def abandon() -> None:
+            stop.set()
+            with lock:
+                never_started = not state["started"] and not state["abandoned"]
+                state["abandoned"] = True
+            if never_started:
+                end()
+
+        try:
+            with anyio.move_on_after(deadline) as scope:
+                return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except BaseException:  # fn raised, or the request was cancelled (client gone)
+            abandon()
+            raise
+        abandon()
+        if scope.cancelled_caught:
+            raise Timeout(f"the request took longer than {deadline:g} s")
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class BodyLimitMiddleware:

@@ -29,9 +29,8 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 import zhiku
-from zhiku.api.deps import Access, _bearer, _header, get_principal
+from zhiku.api.deps import Access, _bearer, _header
 from zhiku.api.errors import error_body, status_for
-from zhiku.api.limits import in_thread
 from zhiku.api.routers._convert import answer_out, hit_out
 from zhiku.api.routers.collections import collection_out
 from zhiku.api.schemas.requests import ChatTurn, CollectionName, DocumentIn
@@ -109,7 +108,7 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
     async def run(acc: Access, fn: Callable[[], Any]) -> Any:
         """`fn` in a worker thread; domain errors become tool errors an agent can read."""
         try:
-            return await in_thread(fn, acc.services.settings.server.request_timeout_s)
+            return await acc.run(fn)
         except ZhikuError as exc:
             raise ToolError(f"{exc.code}: {exc.message}") from exc
 
@@ -117,8 +116,8 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
     async def list_collections(ctx: Context) -> Collections:
         """List the collections this caller can read, with their document and chunk counts."""
         acc = access(ctx)
-        names = acc.principal.visible(await run(acc, acc.services.engine.list_collections))
-        outs = await run(acc, lambda: [collection_out(acc.services, n) for n in names])
+        names = await run(acc, acc.visible)
+        outs = await run(acc, lambda: [collection_out(acc, n) for n in names])
         return Collections(
             collections=[CollectionInfo(name=o.name, documents=o.documents, chunks=o.chunks, model=o.model) for o in outs]
         )
@@ -163,8 +162,7 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
         acc = access(ctx)
         llm = await run(acc, lambda: acc.llm(collection, "read"))
         try:
-            async with acc.services.gate.slot():
-                answer = await run(acc, lambda: llm.ask(question, [t.model_dump() for t in history], filters=filters))
+            answer = await acc.generate(lambda: llm.ask(question, [t.model_dump() for t in history], filters=filters))
         except ZhikuError as exc:  # the queue is full or timed out
             raise ToolError(f"{exc.code}: {exc.message}") from exc
         out: AskResponse = answer_out(answer)
@@ -196,13 +194,13 @@ def build_mcp(services: Callable[[], Services], default: Principal = OPEN_ACCESS
             Field(min_length=1, max_length=1000, description="documents as text: {id, text, title, source, metadata}"),
         ],
         ctx: Context,
-        collection: Annotated[CollectionName, Field(description="collection to add to (created if missing)")] = "default",
+        collection: Annotated[CollectionName, Field(description="collection to add to (an admin key creates it if missing)")] = "default",
     ) -> Added:
         """Add or replace documents given as text (needs a key with write scope). Re-using an id replaces that document."""
         acc = access(ctx)
 
         def write() -> Added:
-            outcome = add_text_documents(acc.kb(collection, "write", create=True), documents)
+            outcome = add_text_documents(acc.writable_kb(collection), documents)
             return Added(collection=collection, doc_ids=outcome.doc_ids, chunks=outcome.chunks or 0)
 
         return await run(acc, write)
@@ -243,7 +241,9 @@ class McpHttp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            principal = await get_principal(self.services(), await _bearer(request), await _header(request))
+            bearer = await _bearer(request)
+            token = bearer.credentials if bearer is not None else await _header(request)
+            principal = self.services().auth.principal(token, scope.get("client"))
         except ZhikuError as exc:
             response = JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status_for(exc))
             await response(scope, receive, send)

@@ -1,8 +1,10 @@
 """Prometheus metrics: requests and latencies per route, engine stages, ingest.
 
 Each app gets its own registry (no process-global state), so several apps in
-one test process do not collide. Routes are labelled by their template
-(`/documents/{doc_id}`), never the raw path, to keep label sets bounded.
+one test process do not collide. Every label taken from a request is bounded:
+routes are labelled by their template (`/documents/{doc_id}`, or "unmatched"),
+never the raw path; methods outside the standard set become "other" (h11
+accepts any token as a method); statuses are three-digit codes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """A request method as a bounded label."""
+    return method if method in METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    return str(status) if 100 <= status <= 599 else "other"
 
 
 class Metrics:
@@ -93,6 +105,6 @@ class MetricsMiddleware:
             self.metrics.in_flight.dec()
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
-            self.metrics.requests.labels(method, template, str(status)).inc()
+            method = method_label(scope.get("method", ""))
+            self.metrics.requests.labels(method, template, status_label(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from zhiku.api.errors import Forbidden
+from zhiku.api.errors import Forbidden, Unauthorized
 from zhiku.api.schemas.stored import SCOPE_RANK, ApiKeyRecord, KeyFile, Scope
 from zhiku.engine.errors import ConfigError, NotFound
 
@@ -203,3 +203,49 @@ class Principal:
 
 
 OPEN_ACCESS = Principal(None, "admin", ("*",))
+
+
+def network_peer(client: tuple[str, int] | None) -> str | None:
+    """The peer's IP address, or None for transports with no network peer (unix socket, in-process tests)."""
+    if not client:
+        return None
+    try:
+        return str(ipaddress.ip_address(client[0].strip("[]")))
+    except ValueError:
+        return None
+
+
+class Auth:
+    """How this server authenticates, decided at start: open (loopback, no keys) or keyed.
+
+    Keyed as soon as the key file holds any record, revoked ones included.
+    The mode only ever moves from open to keyed (a key created while serving
+    turns authentication on), never back: revoking every key or deleting
+    keys.json leaves a keyed server refusing everyone with 401. An open server
+    also refuses any network peer that is not loopback, so serving it on
+    another address (uvicorn --host) does not open it.
+    """
+
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
+        self._keyed = bool(keys.records())
+
+    @property
+    def keyed(self) -> bool:
+        if not self._keyed and self.keys.records():
+            self._keyed = True
+        return self._keyed
+
+    def principal(self, token: str | None, client: tuple[str, int] | None) -> Principal:
+        """The caller of one request; Unauthorized or Forbidden when there is none."""
+        if not self.keyed:
+            peer = network_peer(client)
+            if peer is not None and not is_loopback(peer):
+                raise Forbidden("this server has no API keys and serves loopback clients only")
+            return OPEN_ACCESS
+        if not token:
+            raise Unauthorized("an API key is required (Authorization: Bearer zk_...)")
+        record = self.keys.verify(token)
+        if record is None:
+            raise Unauthorized("unknown or revoked API key")
+        return Principal.of(record)

@@ -217,6 +217,12 @@ class ServerSettings(BaseModel):
     inline_ingest_mb: float = Field(1.0, ge=0)
     # Documents per page of GET /documents at most.
     max_page: int = Field(1000, ge=1)
+    # Host names served besides loopback ones (DNS-rebinding guard); "*" turns the check off.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # Finished ingest jobs (and their jobs/*.json) are forgotten after this long.
+    job_ttl_s: float = Field(7 * 24 * 3600.0, gt=0)
+    # Request threads still running at once, timed-out ones included; more get 503.
+    max_running_work: int = Field(64, ge=1)
 
 
 class Settings(BaseSettings):

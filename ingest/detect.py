@@ -119,9 +119,8 @@ def office_kind(name: str, data: bytes, limits: ZipLimits = ZipLimits()) -> str:
             )
         declared = sum(i.file_size for i in infos)
         packed = max(1, sum(i.compress_size for i in infos))
-        if declared > limits.max_total_bytes or (
-            declared > 16 * 1024 * 1024 and declared / packed > limits.max_ratio
-        ):
+        # The ratio applies at every size: a small declared total is no reason to trust it.
+        if declared > limits.max_total_bytes or declared / packed > limits.max_ratio:
             raise FileRejected(
                 f"zip bomb suspected: {len(data)} bytes declare {declared / 2**20:.0f} MiB "
                 f"uncompressed (ratio {declared / packed:.0f}:1)",

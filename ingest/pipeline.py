@@ -51,6 +51,8 @@ class IngestOptions:
     batch_size: int | None = None  # chunks per embedding batch; None: the embedder's
     optimize: bool = True  # build indexes at the end when anything was written
     retry_failed: bool = False  # parse files that failed before with the same content
+    # Record `metadata.path` relative to this folder (API uploads: the server's folder is private).
+    path_root: Path | None = None
 
 
 def counter_spec(embedder: Embedder) -> CounterSpec:
@@ -168,7 +170,8 @@ class IngestRun:
         self.actions[path] = action
         self.summary.plan.append((action, path))
         known = {d: next(iter(self.state[d].chunk_ids)) for d in from_path if len(self.state[d].chunk_ids) == 1}
-        file_meta = {"path": path, "size": entry.size, "mtime": round(entry.mtime, 3)}
+        shown = os.path.relpath(path, self.options.path_root) if self.options.path_root is not None else path
+        file_meta = {"path": shown, "size": entry.size, "mtime": round(entry.mtime, 3)}
         return ParseTask(path, entry.doc_id, file_meta, user_meta, self.chunking, self.counter,
                          self.max_bytes, known={d: h for d, h in known.items() if self.state[d].complete(h)},
                          ocr=self.ocr)

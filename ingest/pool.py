@@ -8,29 +8,110 @@ deadline gets its worker killed and reported as a timeout, a dead worker
 gets its file reported as a crash, and a fresh worker takes its place.
 Workers are started with 'spawn' (fork after torch has started threads
 is unsafe) and import only the parsing code.
+
+Two rules keep workers from outliving or re-running their caller:
+
+- Workers die with their parent: on Linux the kernel kills them when the
+  thread that started them ends (prctl PR_SET_PDEATHSIG; a pool is used
+  within the thread that made it), and a watchdog thread in each worker
+  exits once its parent pid changes (any POSIX system, and the race before
+  prctl took effect).
+- Workers never re-run the caller's script. 'spawn' normally re-imports
+  `__main__` in each child, which re-runs a script that has no main guard
+  (so a top-level `kb.add_files(...)` starts itself again, and fails) and
+  cannot work at all from stdin. The work is a zhiku function the worker
+  imports by name, so the pool starts workers with `__main__` hidden.
+  A pool whose workers still cannot start raises PoolBroken instead of
+  reporting every file failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
+import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
 
+from zhiku.engine.errors import ZhikuError
 from zhiku.ingest.parse import ParseResult, ParseTask, parse_file
 from zhiku.ingest.report import PageProgress
 
 
 WARM_ALLOWANCE_S = 120.0
+# Workers that die before they are ready, with none ever ready, before the pool gives up.
+MAX_FAILED_STARTS = 3
+_READY = "zhiku-parse-ready"
+_PR_SET_PDEATHSIG = 1
+_WATCHDOG_S = 1.0
 
 
-def _worker_main(conn: Connection, work: Callable[[Any], Any], warm: Callable[[], None] | None) -> None:
+class PoolBroken(ZhikuError):
+    """Parse workers cannot start at all, so no file could be parsed."""
+
+    code = "pool_broken"
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker exit when its parent dies (see the module docstring)."""
+    import ctypes
+    import os
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still works
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(_WATCHDOG_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="zhiku-parent-watchdog", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start processes that do not re-import the caller's `__main__` (see the module docstring)."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__}
+    with _MAIN_LOCK:
+        main.__dict__["__spec__"] = None
+        main.__dict__.pop("__file__", None)
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+def _worker_main(
+    conn: Connection, work: Callable[[Any], Any], warm: Callable[[], None] | None, parent_pid: int | None = None
+) -> None:
     import os
     import signal
     import sys
 
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     # Ctrl-C is the parent's to handle; a worker just stops when its pipe closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -46,6 +127,7 @@ def _worker_main(conn: Connection, work: Callable[[Any], Any], warm: Callable[[]
             warm()
         except Exception:  # noqa: BLE001 - a failed warm-up shows again, per file, where it matters
             pass
+    conn.send(_READY)
     while True:
         try:
             task = conn.recv()
@@ -63,6 +145,7 @@ class _Worker:
     task: ParseTask | None = None
     deadline: float = 0.0
     fresh: bool = True  # its first task also waits for the warm-up
+    ready: bool = False  # it has said it started (imported, warmed up)
 
 
 class ParsePool:
@@ -84,11 +167,16 @@ class ParsePool:
         self.on_pages = on_pages
         self._ctx = mp.get_context(start_method)
         self._workers: list[_Worker] = []
+        self._failed_starts = 0
+        self._any_ready = False
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(target=_worker_main, args=(child, self.work, self.warm), daemon=True, name="zhiku-parse")
-        process.start()
+        process = self._ctx.Process(
+            target=_worker_main, args=(child, self.work, self.warm, os.getpid()), daemon=True, name="zhiku-parse"
+        )
+        with _main_hidden():
+            process.start()
         child.close()
         return _Worker(process, parent)
 
@@ -133,6 +221,9 @@ class ParsePool:
                         result = worker.conn.recv()
                     except (EOFError, OSError):
                         result = None
+                    if result == _READY:
+                        worker.ready = self._any_ready = True
+                        continue
                     if isinstance(result, tuple) and result[:1] == ("pages",):
                         # A multi-page scan's timeout counts from its last page read, not its first.
                         worker.deadline = now + self.timeout_s
@@ -146,6 +237,18 @@ class ParsePool:
                 if worker.process.sentinel in ready or not worker.process.is_alive():
                     worker.process.join(timeout=5)  # reap it, so the exit code is known
                     code = worker.process.exitcode
+                    if not worker.ready:
+                        # It died starting up: the file is not to blame; try it on a new worker.
+                        self._failed_starts += 1
+                        if not self._any_ready and self._failed_starts >= MAX_FAILED_STARTS:
+                            raise PoolBroken(
+                                f"parse workers cannot start (exit code {code}, {self._failed_starts} tries); "
+                                "no file was parsed",
+                                exit_code=code,
+                            )
+                        pending.appendleft(task)
+                        self._replace(worker, True)
+                        continue
                     self._replace(worker, bool(pending))
                     yield ParseResult(task.path, task.doc_id, code="crash",
                                       error=f"parser process died (exit code {code}) on this file")

@@ -162,7 +162,7 @@ def test_large_upload_becomes_a_job(tmp_path):
         assert r.status_code == 202, r.text
         job = r.json()["job"]
         assert r.headers["location"] == f"/jobs/{job['id']}"
-        for _ in range(200):
+        for _ in range(1200):
             state = client.get(f"/jobs/{job['id']}").json()
             if state["state"] in ("succeeded", "failed"):
                 break

@@ -11,7 +11,7 @@ from typing import Any, Callable, TypeVar
 from fastapi import APIRouter
 
 from zhiku.api.deps import JSON_ONLY, Access, AccessDep
-from zhiku.api.limits import check_text, check_texts, in_thread
+from zhiku.api.limits import check_text, check_texts
 from zhiku.api.schemas.requests import (
     ClassifyRequest,
     ExtractRequest,
@@ -31,15 +31,13 @@ router = APIRouter(tags=["abilities"], responses=_BUSY, dependencies=JSON_ONLY)
 
 
 async def _run(access: Access, fn: Callable[[], T]) -> T:
-    services = access.services
-    async with services.gate.slot():
-        return await in_thread(fn, services.settings.server.request_timeout_s)
+    return await access.generate(fn)
 
 
 @router.post("/summarize", response_model=TextOut)
 async def summarize(body: SummarizeRequest, access: AccessDep) -> TextOut:
     """Summarize a text, stored documents (`doc_ids`) and/or a search's hits (`query`)."""
-    check_text(access.services.settings, text=body.text, query=body.query)
+    check_text(access.settings, text=body.text, query=body.query)
     if not (body.text or body.doc_ids or body.query):
         raise InvalidRequest("give text, doc_ids or query to summarize")
     grounded = bool(body.doc_ids or body.query)
@@ -47,7 +45,7 @@ async def summarize(body: SummarizeRequest, access: AccessDep) -> TextOut:
         access.principal.authorize(body.collection, "read")
 
     def run() -> TextOut:
-        llm = access.services.llm(body.collection if grounded else None)
+        llm = access.llm(body.collection if grounded else None)
         texts = [body.text] if body.text else []
         texts += llm.summary_inputs(body.doc_ids, body.query, body.top_k, body.filters) if grounded else []
         if not texts:
@@ -60,10 +58,10 @@ async def summarize(body: SummarizeRequest, access: AccessDep) -> TextOut:
 @router.post("/extract", response_model=ExtractOut)
 async def extract(body: ExtractRequest, access: AccessDep) -> ExtractOut:
     """Extract JSON matching a JSON Schema from a text (validated, retried on errors)."""
-    check_text(access.services.settings, text=body.text)
+    check_text(access.settings, text=body.text)
 
     def run() -> ExtractOut:
-        result = access.services.llm(None).extract(body.text, body.json_schema, body.retries)
+        result = access.llm(None).extract(body.text, body.json_schema, body.retries)
         data = result.data.model_dump() if hasattr(result.data, "model_dump") else result.data
         return ExtractOut(data=data, valid=result.valid, attempts=result.attempts, errors=result.errors)
 
@@ -73,12 +71,12 @@ async def extract(body: ExtractRequest, access: AccessDep) -> ExtractOut:
 @router.post("/classify", response_model=ClassifyOut)
 async def classify(body: ClassifyRequest, access: AccessDep) -> ClassifyOut:
     """Classify a text into the given labels, with a confidence."""
-    check_text(access.services.settings, text=body.text)
-    check_texts(access.services.settings, "examples", (e.text for e in body.examples))
+    check_text(access.settings, text=body.text)
+    check_texts(access.settings, "examples", (e.text for e in body.examples))
     examples = [(e.text, e.labels if body.multi_label else e.labels[0]) for e in body.examples]
 
     def run() -> ClassifyOut:
-        result = access.services.llm(None).classify(body.text, body.labels, examples, body.multi_label)
+        result = access.llm(None).classify(body.text, body.labels, examples, body.multi_label)
         return ClassifyOut(labels=result.labels, label=result.label, confidence=result.confidence, scores=result.scores)
 
     return await _run(access, run)
@@ -87,23 +85,23 @@ async def classify(body: ClassifyRequest, access: AccessDep) -> ClassifyOut:
 @router.post("/rewrite", response_model=TextOut)
 async def rewrite(body: RewriteRequest, access: AccessDep) -> TextOut:
     """Polish, correct, simplify, or translate (`style: translate`, `target_language`)."""
-    check_text(access.services.settings, text=body.text)
+    check_text(access.settings, text=body.text)
     if body.style == "translate" and not body.target_language:
         raise InvalidRequest("translate needs target_language", field="target_language")
     return await _run(
-        access, lambda: TextOut(text=access.services.llm(None).rewrite(body.text, body.style, body.target_language))
+        access, lambda: TextOut(text=access.llm(None).rewrite(body.text, body.style, body.target_language))
     )
 
 
 @router.post("/generate", response_model=TextOut)
 async def generate(body: GenerateRequest, access: AccessDep) -> TextOut:
     """Free generation, or grounded in a collection's search results."""
-    check_text(access.services.settings, prompt=body.prompt)
+    check_text(access.settings, prompt=body.prompt)
     if body.grounded:
         access.principal.authorize(body.collection, "read")
 
     def run() -> TextOut:
-        llm = access.services.llm(body.collection if body.grounded else None)
+        llm = access.llm(body.collection if body.grounded else None)
         return TextOut(text=llm.generate(body.prompt, body.grounded, body.top_k, body.filters))
 
     return await _run(access, run)

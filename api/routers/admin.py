@@ -26,14 +26,13 @@ async def reindex(body: ReindexRequest, access: AccessDep) -> JSONResponse:
     from zhiku.library import read_files
 
     access.principal.authorize(body.collection, "admin")
-    services = access.services
     if body.embed_backend not in EMBEDDERS:
         raise InvalidRequest(f"unknown embedder backend {body.embed_backend!r}; known: {sorted(EMBEDDERS)}")
-    services.kb(body.collection)  # 404 now, not in the job
-    embed = services.settings.embed.model_copy(update={"backend": body.embed_backend, "model": body.model})
+    engine = await access.run(lambda: access.admin_engine(body.collection))  # 404 now, not in the job
+    embed = access.settings.embed.model_copy(update={"backend": body.embed_backend, "model": body.model})
 
     def work() -> IngestOutcome:
-        result = run(services.engine, body.collection, embed, body.chunk_size, body.drop_old, None, read_files)
+        result = run(engine, body.collection, embed, body.chunk_size, body.drop_old, None, read_files)
         return IngestOutcome(
             chunks=result.chunks,
             message=f"re-indexed {result.collection!r}: {result.old} -> {result.new}, "
@@ -41,8 +40,8 @@ async def reindex(body: ReindexRequest, access: AccessDep) -> JSONResponse:
             + (f"; dropped {', '.join(result.dropped)}" if result.dropped else ""),
         )
 
-    job_id, folder = services.jobs.upload_dir()
+    job_id, folder = access.queue_job(body.collection)
     folder.rmdir()  # a re-index uploads nothing
-    job = services.jobs.submit(job_id, body.collection, [], work)
+    job = access.submit_job(job_id, body.collection, [], work)
     out = JobOut(**job.model_dump())
     return JSONResponse(out.model_dump(mode="json"), status_code=202, headers={"Location": f"/jobs/{job.id}"})

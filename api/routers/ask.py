@@ -14,11 +14,11 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from zhiku.api.deps import JSON_ONLY, AccessDep
-from zhiku.api.limits import check_text, check_texts, in_thread
+from zhiku.api.limits import check_text, check_texts
 from zhiku.api.routers._convert import answer_out, sources_out
 from zhiku.api.schemas.requests import AskRequest
 from zhiku.api.schemas.responses import AskResponse, ErrorResponse
-from zhiku.api.sse import SSE_DOC, open_stream, sse_event, sse_response
+from zhiku.api.sse import SSE_DOC, sse_event, sse_response
 
 router = APIRouter(tags=["ask"], dependencies=JSON_ONLY)
 
@@ -41,36 +41,31 @@ def encode_ask_event(event: Any) -> list[bytes]:
 @router.post("/ask", response_model=AskResponse, responses=_RESPONSES)
 async def ask(body: AskRequest, access: AccessDep) -> Response | AskResponse:
     """Answer from a collection; `stream: true` answers as text/event-stream."""
-    services = access.services
-    settings = services.settings
+    settings = access.settings
     check_text(settings, question=body.question)
     check_texts(settings, "history", (t.content for t in body.history))
     access.principal.authorize(body.collection, "read")
     history = [t.model_dump() for t in body.history]
-    timeout = settings.server.request_timeout_s
 
     def chain():  # type: ignore[no-untyped-def]
-        return services.llm(body.collection)
+        return access.llm(body.collection)
 
     if body.stream:
+
         def start():  # type: ignore[no-untyped-def]
             return chain().ask_stream(body.question, history, filters=body.filters, top_k=body.top_k)
 
-        first, stream, stack = await open_stream(start, timeout, services.gate.slot())
-        return sse_response(first, stream, stack, _observing(services, encode_ask_event))
-
-    async with services.gate.slot():
-        answer = await in_thread(
-            lambda: chain().ask(body.question, history, filters=body.filters, top_k=body.top_k), timeout
-        )
-    services.metrics.observe_stages("/ask", answer.timings)
+        first, stream, stack = await access.stream(start)
+        return sse_response(first, stream, stack, _observing(access.metrics, encode_ask_event))
+    answer = await access.generate(lambda: chain().ask(body.question, history, filters=body.filters, top_k=body.top_k))
+    access.metrics.observe_stages("/ask", answer.timings)
     return answer_out(answer)
 
 
-def _observing(services: Any, encode: Any) -> Any:
+def _observing(metrics: Any, encode: Any) -> Any:
     def wrapped(event: Any) -> list[bytes]:
         if event.type == "done":
-            services.metrics.observe_stages("/ask", event.data.timings)
+            metrics.observe_stages("/ask", event.data.timings)
         return encode(event)
 
     return wrapped

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,9 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from zhiku.api.deps import AccessDep
-from zhiku.api.jobs import safe_filename
-from zhiku.api.limits import check_media, in_thread
+from zhiku.api.deps import Access, AccessDep
+from zhiku.api.jobs import IngestOutcome, safe_filename
+from zhiku.api.limits import check_media
 from zhiku.api.schemas.requests import DocumentsIn
 from zhiku.api.schemas.responses import (
     ChunkOut,
@@ -27,7 +26,7 @@ from zhiku.api.schemas.responses import (
     IngestResult,
     JobOut,
 )
-from zhiku.api.services import Services, add_text_documents, ingest_files
+from zhiku.api.services import add_text_documents, ingest_files
 from zhiku.engine.errors import InvalidRequest, NotFound
 from zhiku.engine.names import COLLECTION_NAME_PATTERN, check_collection_name
 
@@ -78,55 +77,86 @@ async def add_documents(request: Request, access: AccessDep) -> Any:
         body = DocumentsIn.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
-    services = access.services
     # Documents are bounded by the body limit, not max_text_chars: long ones are chunked.
     access.principal.authorize(body.collection, "write")
 
-    outcome = await in_thread(
-        lambda: add_text_documents(services.kb(body.collection, create=True), body.documents),
-        services.settings.server.request_timeout_s,
-    )
-    services.metrics.ingested(body.collection, len(outcome.doc_ids), outcome.chunks)
+    outcome = await access.run(lambda: add_text_documents(access.writable_kb(body.collection), body.documents))
+    access.metrics.ingested(body.collection, len(outcome.doc_ids), outcome.chunks)
     return IngestResult(collection=body.collection, doc_ids=outcome.doc_ids, chunks=outcome.chunks)
 
 
-async def _add_files(request: Request, access: AccessDep) -> Any:
-    services = access.services
+async def _add_files(request: Request, access: Access) -> Any:
     form = await request.form(max_files=MAX_FILES, max_fields=50)
     collection = check_collection_name(str(form.get("collection") or "default"))
     metadata = _metadata(form.get("metadata"))
     uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
     if not uploads:
         raise InvalidRequest("multipart upload needs one or more `files` parts")
-    access.principal.authorize(collection, "write")
+    # Everything is checked before a byte is saved: scope, collection, sizes.
+    kb = await access.run(lambda: access.writable_kb(collection))
+    uploads, refused = _within_file_limit(uploads)
+    if not uploads:
+        raise InvalidRequest("no file could be ingested", errors=refused)
     total = sum(f.size or 0 for f in uploads)
-    if total > services.settings.server.inline_ingest_mb * 1024 * 1024:
-        return await _queue_job(services, collection, uploads, metadata)
-    folder = Path(tempfile.mkdtemp(prefix="zhiku-upload-"))
+    if total > access.settings.server.inline_ingest_mb * 1024 * 1024:
+        return await _queue_job(access, kb, collection, uploads, metadata, refused)
+    folder = access.inline_dir()
     try:
         await _save(uploads, folder)
-        outcome = await in_thread(
-            lambda: ingest_files(services.kb(collection, create=True), folder, metadata),
-            services.settings.server.request_timeout_s,
-        )
+        outcome = await access.run(lambda: ingest_files(kb, folder, metadata))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    services.metrics.ingested(collection, len(outcome.doc_ids), outcome.chunks)
-    services.metrics.ingest_errors.inc(len(outcome.errors))
+    outcome.errors = refused + outcome.errors
+    access.metrics.ingested(collection, len(outcome.doc_ids), outcome.chunks)
+    access.metrics.ingest_errors.inc(len(outcome.errors))
     if not outcome.doc_ids and outcome.errors:
         raise InvalidRequest("no file could be ingested", errors=outcome.errors)
     return IngestResult(collection=collection, doc_ids=outcome.doc_ids, chunks=outcome.chunks, errors=outcome.errors)
 
 
-async def _queue_job(services: Services, collection: str, uploads: list[UploadFile], metadata: dict[str, Any]) -> Any:
-    job_id, folder = services.jobs.upload_dir()
-    files = await _save(uploads, folder)
-    kb = await in_thread(lambda: services.kb(collection, create=True), services.settings.server.request_timeout_s)
-    job = services.jobs.submit(
-        job_id, collection, files, lambda: ingest_files(kb, folder, metadata, background=True)
-    )
+async def _queue_job(
+    access: Access,
+    kb: Any,
+    collection: str,
+    uploads: list[UploadFile],
+    metadata: dict[str, Any],
+    refused: list[dict[str, Any]],
+) -> Any:
+    job_id, folder = access.queue_job(collection)
+
+    def work() -> IngestOutcome:
+        outcome = ingest_files(kb, folder, metadata, background=True)
+        outcome.errors = refused + outcome.errors
+        return outcome
+
+    try:
+        files = await _save(uploads, folder)
+        job = access.submit_job(job_id, collection, files, work)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # no job owns it yet
+        raise
     result = IngestResult(collection=collection, job=JobOut(**job.model_dump()))
     return JSONResponse(result.model_dump(mode="json"), status_code=202, headers={"Location": f"/jobs/{job.id}"})
+
+
+def _file_limit() -> int:
+    """The ingest pipeline's per-file size limit, in bytes."""
+    from zhiku.ingest.pipeline import IngestOptions
+
+    return int(IngestOptions().max_file_mb * 2**20)
+
+
+def _within_file_limit(uploads: list[UploadFile]) -> tuple[list[UploadFile], list[dict[str, Any]]]:
+    """Uploads under the per-file size limit, and an error for each one over it (never saved)."""
+    limit = _file_limit()
+    kept, refused = [], []
+    for i, upload in enumerate(uploads):
+        if (upload.size or 0) > limit:
+            refused.append({"file": safe_filename(upload.filename, i), "code": "too_large",
+                            "error": f"file is over the {limit / 2**20:g} MB limit"})
+        else:
+            kept.append(upload)
+    return kept, refused
 
 
 async def _save(uploads: list[UploadFile], folder: Path) -> list[Path]:
@@ -176,14 +206,9 @@ async def list_documents(
     filters: Annotated[str | None, Query(max_length=10_000, description="JSON filter object")] = None,
 ) -> DocumentList:
     """Documents of a collection in id order, a page at a time."""
-    services = access.services
     parsed = _filters(filters)
-    limit = min(limit, services.settings.server.max_page)
-    access.principal.authorize(collection, "read")
-    docs = await in_thread(
-        lambda: services.kb(collection).list_documents(offset=offset, limit=limit, filters=parsed),
-        services.settings.server.request_timeout_s,
-    )
+    limit = min(limit, access.settings.server.max_page)
+    docs = await access.run(lambda: access.kb(collection).list_documents(offset=offset, limit=limit, filters=parsed))
     return DocumentList(
         collection=collection, offset=offset, limit=limit, documents=[DocumentSummary(**d) for d in docs]
     )
@@ -192,11 +217,7 @@ async def list_documents(
 @router.get("/documents/{doc_id:path}", response_model=DocumentOut)
 async def get_document(doc_id: DocId, access: AccessDep, collection: Collection = "default") -> DocumentOut:
     """One document with its text and chunks."""
-    services = access.services
-    access.principal.authorize(collection, "read")
-    doc = await in_thread(
-        lambda: services.kb(collection).get_document(doc_id), services.settings.server.request_timeout_s
-    )
+    doc = await access.run(lambda: access.kb(collection).get_document(doc_id))
     return DocumentOut(
         doc_id=doc.doc_id,
         title=doc.title,
@@ -212,22 +233,18 @@ async def get_document(doc_id: DocId, access: AccessDep, collection: Collection 
 @router.delete("/documents/{doc_id:path}", response_model=Deleted)
 async def delete_document(doc_id: DocId, access: AccessDep, collection: Collection = "default") -> Deleted:
     """Delete a document and all its chunks."""
-    services = access.services
-    access.principal.authorize(collection, "write")
-
     def run() -> None:
-        kb = services.kb(collection)
+        kb = access.kb(collection, "write")
         if kb.count({"doc_id": doc_id}) == 0:
             raise NotFound(f"document {doc_id!r} not found", doc_id=doc_id)
         kb.delete([doc_id])
 
-    await in_thread(run, services.settings.server.request_timeout_s)
+    await access.run(run)
     return Deleted(deleted=doc_id)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
 async def get_job(job_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$")], access: AccessDep) -> JobOut:
     """A background ingest job's state and result."""
-    job = access.services.jobs.get(job_id)
-    access.principal.authorize(job.collection, "read")
+    job = access.job(job_id)
     return JobOut(**job.model_dump())

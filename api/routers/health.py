@@ -5,11 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from zhiku.api.deps import PrincipalDep, ServicesDep
-from zhiku.api.errors import Forbidden
+from zhiku.api.deps import AccessDep, ServicesDep
 from zhiku.api.metrics import CONTENT_TYPE
 from zhiku.api.schemas.responses import Health
-from zhiku.api.security import scope_allows
 
 router = APIRouter(tags=["health"])
 
@@ -34,11 +32,9 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}},
 )
-async def metrics(services: ServicesDep, principal: PrincipalDep) -> Response:
+async def metrics(access: AccessDep) -> Response:
     """Prometheus text format: requests, latencies per route and stage, ingest counters.
 
-    With keys configured this needs an admin key: labels name every collection.
+    With keys configured this needs an admin key for all collections (`*`): labels name every collection.
     """
-    if not scope_allows(principal.scope, "admin"):
-        raise Forbidden("metrics need an admin key")
-    return Response(services.metrics.render(), media_type=CONTENT_TYPE)
+    return Response(access.metrics_text(), media_type=CONTENT_TYPE)

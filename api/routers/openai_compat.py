@@ -21,9 +21,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from zhiku.api.deps import JSON_ONLY, AccessDep, PrincipalDep, ServicesDep
+from zhiku.api.deps import JSON_ONLY, AccessDep
 from zhiku.api.errors import error_body, status_for
-from zhiku.api.limits import check_text, check_texts, in_thread
+from zhiku.api.limits import check_text, check_texts
 from zhiku.api.routers._convert import citations_out, sources_out
 from zhiku.api.schemas.requests import ChatCompletionRequest, ChatMessage
 from zhiku.api.schemas.responses import (
@@ -35,7 +35,7 @@ from zhiku.api.schemas.responses import (
     ModelList,
     ZhikuExtension,
 )
-from zhiku.api.sse import SSE_DOC, open_stream, sse_event, sse_response
+from zhiku.api.sse import SSE_DOC, sse_event, sse_response
 from zhiku.engine.errors import InvalidRequest, NotFound, ZhikuError
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=JSON_ONLY)
@@ -119,24 +119,17 @@ class _ChunkEncoder:
 )
 async def chat_completions(body: ChatCompletionRequest, access: AccessDep) -> Response | ChatCompletion:
     """A grounded answer from collection `<c>` for model `zhiku/<c>`, streamed or whole."""
-    services = access.services
     collection = collection_of(body.model)
     question, history = split_messages(body.messages)
-    check_text(services.settings, question=question)
-    check_texts(services.settings, "messages", (h["content"] for h in history))
+    check_text(access.settings, question=question)
+    check_texts(access.settings, "messages", (h["content"] for h in history))
     access.principal.authorize(collection, "read")
-    timeout = services.settings.server.request_timeout_s
-
     if body.stream:
         encoder = _ChunkEncoder(body.model)
-        first, stream, stack = await open_stream(
-            lambda: services.llm(collection).ask_stream(question, history), timeout, services.gate.slot()
-        )
+        first, stream, stack = await access.stream(lambda: access.llm(collection).ask_stream(question, history))
         return sse_response(first, stream, stack, encoder, encoder.error)
-
-    async with services.gate.slot():
-        answer = await in_thread(lambda: services.llm(collection).ask(question, history), timeout)
-    services.metrics.observe_stages("/v1/chat/completions", answer.timings)
+    answer = await access.generate(lambda: access.llm(collection).ask(question, history))
+    access.metrics.observe_stages("/v1/chat/completions", answer.timings)
     return ChatCompletion(
         id=f"chatcmpl-{uuid.uuid4().hex}",
         created=int(time.time()),
@@ -147,7 +140,7 @@ async def chat_completions(body: ChatCompletionRequest, access: AccessDep) -> Re
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(services: ServicesDep, principal: PrincipalDep) -> ModelList:
+async def list_models(access: AccessDep) -> ModelList:
     """One model per collection this key can read: `zhiku/<collection>`."""
-    names = await in_thread(services.engine.list_collections, services.settings.server.request_timeout_s)
-    return ModelList(data=[ModelCard(id=MODEL_PREFIX + n) for n in principal.visible(names)])
+    names = await access.run(access.visible)
+    return ModelList(data=[ModelCard(id=MODEL_PREFIX + n) for n in names])

@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
 
+from zhiku.engine.llm.cancel import check_cancelled
+
 Message = dict[str, str]
 
 _WORDISH = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+")
@@ -60,10 +62,17 @@ class Generator(ABC):
     ) -> Iterator[str]:
         """Yield the reply piece by piece, cut at the first stop string."""
         opts = (options or self.defaults).with_(**overrides)
-        if opts.stop:
-            yield from _cut_at_stop(self._stream(messages, opts), opts.stop)
-        else:
-            yield from self._stream(messages, opts)
+        check_cancelled()
+        pieces = self._stream(messages, opts)
+        try:
+            for piece in _cut_at_stop(pieces, opts.stop) if opts.stop else pieces:
+                # A cancelled request stops here; closing `pieces` stops the backend's loop.
+                check_cancelled()
+                yield piece
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
 
     def complete(
         self, messages: Sequence[Message], options: GenOptions | None = None, **overrides: Any

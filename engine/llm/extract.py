@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from langchain_core.output_parsers import StrOutputParser
 from pydantic import BaseModel, ValidationError
@@ -62,16 +62,74 @@ def validator_for(schema: Schema) -> tuple[dict[str, Any], Callable[[Any], Any]]
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise InvalidRequest(f"invalid JSON Schema: {exc.message}") from None
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema, registry=_closed_registry())
+    _check_refs(validator, schema)
 
     def check_dict(value: Any) -> Any:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        try:
+            error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        except _unresolvable() as exc:
+            raise InvalidRequest(f"$ref outside the given schema: {exc}") from None
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             raise ValueError(f"at {where}: {error.message}")
         return value
 
     return schema, check_dict
+
+
+def _unresolvable() -> tuple[type[BaseException], ...]:
+    from referencing.exceptions import Unresolvable
+
+    return (Unresolvable, ExternalRef)
+
+
+class ExternalRef(Exception):
+    """A schema referred to something outside itself."""
+
+
+def _refuse(uri: str) -> Any:
+    # Never fetch: a remote $ref is a request forgery, a file:// one a file read.
+    raise ExternalRef(f"$ref {uri!r} points outside the given schema; only local refs (#/...) are allowed")
+
+
+def _closed_registry() -> Any:
+    """A referencing Registry that resolves nothing but the schema itself."""
+    from referencing import Registry
+
+    return Registry(retrieve=_refuse)
+
+
+def _refs(node: Any, resolver: Any) -> Iterator[tuple[str, Any]]:
+    """Every $ref in a schema with the resolver of its scope (a nested `$id` starts a new one)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("$id"), str):
+            from referencing.jsonschema import DRAFT202012
+
+            resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
+        for key, value in node.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                yield value, resolver
+            else:
+                yield from _refs(value, resolver)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item, resolver)
+
+
+def _check_refs(validator: Any, schema: dict[str, Any]) -> None:
+    """422 now, not at the first validation, for any $ref that does not resolve inside `schema`."""
+    for ref, resolver in _refs(schema, validator._resolver):
+        try:
+            resolver.lookup(ref)
+        except _unresolvable() as exc:
+            raise InvalidRequest(f"unresolvable $ref {ref!r}: {_cause(exc)}", ref=ref) from None
+
+
+def _cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc)
 
 
 def _short(text: str, limit: int = 400) -> str:

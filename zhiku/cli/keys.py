@@ -75,12 +75,17 @@ def revoke(
     """Revoke a key; it stops working at once, also on a running server."""
     from zhiku.engine.errors import ZhikuError
 
+    store = _store(data_dir)
     try:
-        record = _store(data_dir).revoke(key_id)
+        record = store.revoke(key_id)
     except ZhikuError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from exc
     console.print(f"revoked key {record.id}")
+    if not store.active():
+        # A keyed server never falls back to open access (api.security.Auth).
+        console.print("[yellow]no active key is left: a server answers 401 to every request until you "
+                      "create one[/yellow]")
 
 
 __all__ = ["app"]

@@ -19,15 +19,16 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes (server store only).")] = 1,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
-    """Serve the HTTP API. Without API keys only a loopback address is allowed."""
+    """Serve the HTTP API. Without API keys only a loopback address (and loopback clients) is allowed."""
     import uvicorn
 
-    from zhiku.api.security import KeyStore, check_binding
+    from zhiku.api.security import Auth, KeyStore, check_binding
 
     settings = make_settings(data_dir, server__host=host, server__port=port)
     s = settings.server
     try:
-        notice = check_binding(s.host, KeyStore(settings.data_dir).enabled)
+        # The same decision the app makes at start: keyed as soon as the key file holds a key.
+        notice = check_binding(s.host, Auth(KeyStore(settings.data_dir)).keyed)
         if workers > 1 and settings.store.backend == "edge":
             raise ConfigError(
                 "the embedded edge store is served by one process; use --workers 1, "
