@@ -118,11 +118,12 @@ def test_parent_expansion_reads_the_document_as_it_is_now(tmp_path: Path):
     from zhiku.engine.kb import KnowledgeBase
 
     def text(year: int) -> str:
-        intro = "## Game\n" + " ".join(f"Filler sentence number {i} about the stadium crowd." for i in range(30))
-        return intro + f" The Denver Broncos won Super Bowl 50 in {year}."
+        filler = " ".join(f"Filler sentence number {i} about the stadium crowd." for i in range(80))
+        return filler + f" The Denver Broncos won Super Bowl 50 in {year}."
 
     with KnowledgeBase(tmp_path, "t", embed__backend="fake") as kb:
         kb.add_texts([text(2016)], ids=["sb50"], metadatas=[{"title": "Super Bowl 50"}])
+        assert len(kb.get_document("sb50").chunks) > 1  # so hits expand to their neighbours
         svc = LLMService(
             ScriptedGenerator(["The Broncos [1]."]),
             kb.search,
