@@ -248,6 +248,8 @@ def fit(rows: list[dict], seed: int) -> dict:
     from zhiku.engine.llm.rules import fit_quote_weights, quote_confidence
 
     passing = [r for r in rows if r["gate"] is None]
+    for r in passing:
+        r["features"] = {k: v for k, v in r["features"].items() if k in ("bias", "sentence_coverage", "dense_margin")}
     random.Random(seed).shuffle(passing)
     half = len(passing) // 2
     fit_rows, check_rows = passing[:half], passing[half:]

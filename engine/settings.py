@@ -185,7 +185,7 @@ class AskSettings(BaseModel):
     # sentence (mode "quote") if the calibrated scorer in engine/llm/rules.py
     # gives it at least this probability of answering; else refuse.
     quote_mode: bool = True
-    min_quote_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    min_quote_confidence: float = Field(0.8, ge=0.0, le=1.0)
     history_turns: int = Field(4, ge=0, le=50)
     rerank: Literal["none", "cross-encoder", "fake"] = "none"
     rerank_model: Path | None = None

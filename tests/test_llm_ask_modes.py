@@ -73,14 +73,15 @@ def test_gates_before_the_model_never_quote():
 
 
 def test_quote_confidence_rises_with_every_signal_and_fits_separable_data():
-    base = {"bias": 1.0, "source_coverage": 0.5, "sentence_coverage": 0.5, "dense_margin": 0.0, "zh": 0.0}
-    p = quote_confidence(base)
-    for name in ("source_coverage", "sentence_coverage", "dense_margin"):
-        assert quote_confidence({**base, name: base[name] + 0.3}) > p, name
+    base = {"bias": 1.0, "sentence_coverage": 0.5, "dense_margin": 0.0}
+    for lang, weights in QUOTE_WEIGHTS.items():
+        p = quote_confidence(base, weights)
+        for name in ("sentence_coverage", "dense_margin"):
+            assert quote_confidence({**base, name: base[name] + 0.3}, weights) >= p, (lang, name)
     rows = [{**base, "sentence_coverage": c} for c in (0.1, 0.2, 0.3, 0.7, 0.8, 0.9)]
-    weights = fit_quote_weights(rows, [False, False, False, True, True, True])
-    assert set(weights) == set(QUOTE_WEIGHTS)
-    assert quote_confidence(rows[0], weights) < 0.5 < quote_confidence(rows[-1], weights)
+    fitted = fit_quote_weights(rows, [False, False, False, True, True, True])
+    assert set(fitted) == set(QUOTE_WEIGHTS["en"])
+    assert quote_confidence(rows[0], fitted) < 0.5 < quote_confidence(rows[-1], fitted)
 
 
 def test_every_gate_returns_a_refusal_reason_or_none():

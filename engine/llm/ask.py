@@ -25,7 +25,7 @@ from zhiku.engine.llm.citations import (
 from zhiku.engine.llm.context import ParentOf, Source, best_sentence, format_sources, pack_sources, term_weights
 from zhiku.engine.llm.query_rewrite import QUERY_REWRITERS, Retriever
 from zhiku.engine.llm.rerank import Reranker
-from zhiku.engine.llm.rules import Evidence, declined, echoes_headers, gate, quote_confidence, quote_features, restates
+from zhiku.engine.llm.rules import QUOTE_WEIGHTS, Evidence, declined, echoes_headers, gate, quote_confidence, quote_features, restates
 from zhiku.engine.llm.templates import REFUSALS, Lang, detect_language, load_prompt
 from zhiku.engine.settings import AskSettings
 from zhiku.engine.types import Hit
@@ -223,7 +223,8 @@ class AskChain:
     def _quote(self, ev: Evidence) -> tuple[str, Citation] | None:
         """The best source's best sentence as a cited quote, when the calibrated scorer trusts it."""
         sentence, features = self.quote_candidate(ev)
-        if not sentence or quote_confidence(features) < self.settings.min_quote_confidence:
+        weights = QUOTE_WEIGHTS[ev.lang]
+        if not sentence or quote_confidence(features, weights) < self.settings.min_quote_confidence:
             return None
         best = ev.sources[0]
         return f"“{sentence}” [{best.n}]", _citation(best, sentence)
