@@ -38,7 +38,9 @@ def split(dataset, n_answerable: int, n_unanswerable: int, seed: int, held_artic
     kept = {i: d for i, d in dataset.corpus.items() if d["title"] not in held}
     def article(qid: str) -> str:
         return dataset.corpus[next(iter(dataset.qrels[qid]))]["title"]
-    qids = sorted(q for q in dataset.queries if q in dataset.qrels and dataset.answers.get(q))
+    qids = sorted(
+        q for q in dataset.queries if q in dataset.qrels and dataset.answers.get(q) and dataset.queries[q].strip()
+    )
     inside = [q for q in qids if article(q) not in held]
     outside = [q for q in qids if article(q) in held]
     answerable = rng.sample(inside, min(n_answerable, len(inside)))
@@ -201,7 +203,10 @@ def calibration_split(dataset, answerable, unanswerable, held, n: int, seed: int
     taken = set(answerable) | set(unanswerable)
     def article(qid: str) -> str:
         return dataset.corpus[next(iter(dataset.qrels[qid]))]["title"]
-    qids = sorted(q for q in dataset.queries if q in dataset.qrels and dataset.answers.get(q) and q not in taken)
+    qids = sorted(
+        q for q in dataset.queries
+        if q in dataset.qrels and dataset.answers.get(q) and dataset.queries[q].strip() and q not in taken
+    )
     inside = [q for q in qids if article(q) not in held]
     outside = [q for q in qids if article(q) in held]
     return rng.sample(inside, min(n, len(inside))), rng.sample(outside, min(n, len(outside)))
