@@ -109,7 +109,7 @@ def test_outcome_needs_the_gold_string_and_the_gold_passage():
 
 def test_the_ask_answerer_runs_the_shipped_chain():
     from zhiku.engine.llm.fake import ScriptedGenerator
-    from zhiku.engine.llm.service import LLMService
+    from zhiku.engine.llm.abilities import LLMService
     from zhiku.engine.settings import AskSettings
     from zhiku.engine.types import Hit
     from zhiku.eval.answerers import ANSWERERS, AskAnswerer

@@ -16,7 +16,7 @@ from zhiku.engine.llm.rules import (
     fit_quote_weights,
     quote_confidence,
 )
-from zhiku.engine.llm.service import LLMService
+from zhiku.engine.llm.abilities import LLMService
 from zhiku.engine.llm.templates import REFUSALS
 from zhiku.engine.settings import AskSettings
 from zhiku.engine.types import Hit
