@@ -9,8 +9,20 @@ on the whole chunk the citation points to. `--gate-only` skips the model and sho
 retrieval gate separates the two groups (to calibrate `min_coverage`);
 `--rewrite-eval` measures multi-query / HyDE retrieval with the eval metrics.
 
+Usefulness (issue 14), scored by `zhiku.eval.answers.outcome` as `zhiku eval
+answers` does: answerable questions are correct (the answer holds a gold
+string after NFKC, lower case, no punctuation, and cites a gold passage),
+wrong, or refused; unanswerable ones are refused or not. `--calibrate N`
+writes the quote scorer's inputs for N + N calibration questions (never the
+benchmark's, no model calls) and `--fit FILES` fits it (engine/llm/rules.py).
+
     python bench/answer_quality.py --n 200 --unanswerable 50
+    python bench/answer_quality.py --data ../shared/data/retrieval/cmrc-trial --held-articles 30
+    python bench/answer_quality.py --calibrate 150 && python bench/answer_quality.py --fit bench/results/answer_quality.calibration.jsonl
     python bench/answer_quality.py --gate-only --n 500 --unanswerable 500
+
+CMRC articles hold about 4 questions each, so 30 held-out articles give the
+50 unanswerable questions (SQuAD's 3 hold hundreds).
 """
 
 from __future__ import annotations
