@@ -177,6 +177,10 @@ class AskSettings(BaseModel):
     # refused as "unsupported" (small models misread off-question passages).
     min_support: float = Field(0.5, ge=0.0, le=1.0)
     min_citation_relevance: float = Field(0.6, ge=0.0, le=1.0)
+    # A cited source is kept when its support is at least this share of the
+    # best-supported citable source's (citations.attribute, step 4). The value
+    # dates from the first version of the check and was not re-measured.
+    support_ratio: float = Field(0.6, ge=0.0, le=1.0)
     refuse_ungrounded: bool = False
     # A grounded answer is followed by the cited source's sentence that
     # supports it, verbatim, so every answer carries its evidence.

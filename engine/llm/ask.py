@@ -133,6 +133,7 @@ class AskChain:
                 standalone,
                 {src.n: src.text for src in sources},
                 s.min_support,
+                s.support_ratio,
                 # Judged on what the model read. Lower-ranked sources are packed as a
                 # clause or two, so citing one needs that clause to match the question
                 # about as well as the best source: on squad-dev the model's citations
