@@ -9,8 +9,20 @@ on the whole chunk the citation points to. `--gate-only` skips the model and sho
 retrieval gate separates the two groups (to calibrate `min_coverage`);
 `--rewrite-eval` measures multi-query / HyDE retrieval with the eval metrics.
 
+Usefulness (issue 14), scored by `zhiku.eval.answers.outcome` as `zhiku eval
+answers` does: answerable questions are correct (the answer holds a gold
+string after NFKC, lower case, no punctuation, and cites a gold passage),
+wrong, or refused; unanswerable ones are refused or not. `--calibrate N`
+writes the quote scorer's inputs for N + N calibration questions (never the
+benchmark's, no model calls) and `--fit FILES` fits it (engine/llm/rules.py).
+
     python bench/answer_quality.py --n 200 --unanswerable 50
+    python bench/answer_quality.py --data ../shared/data/retrieval/cmrc-trial --held-articles 30
+    python bench/answer_quality.py --calibrate 150 && python bench/answer_quality.py --fit bench/results/answer_quality.calibration.jsonl
     python bench/answer_quality.py --gate-only --n 500 --unanswerable 500
+
+CMRC articles hold about 4 questions each, so 30 held-out articles give the
+50 unanswerable questions (SQuAD's 3 hold hundreds).
 """
 
 from __future__ import annotations
@@ -38,7 +50,9 @@ def split(dataset, n_answerable: int, n_unanswerable: int, seed: int, held_artic
     kept = {i: d for i, d in dataset.corpus.items() if d["title"] not in held}
     def article(qid: str) -> str:
         return dataset.corpus[next(iter(dataset.qrels[qid]))]["title"]
-    qids = sorted(q for q in dataset.queries if q in dataset.qrels and dataset.answers.get(q))
+    qids = sorted(
+        q for q in dataset.queries if q in dataset.qrels and dataset.answers.get(q) and dataset.queries[q].strip()
+    )
     inside = [q for q in qids if article(q) not in held]
     outside = [q for q in qids if article(q) in held]
     answerable = rng.sample(inside, min(n_answerable, len(inside)))
@@ -72,48 +86,47 @@ def interleave(answerable: list[str], unanswerable: list[str]) -> list[str]:
 
 
 def run_ask(service, dataset, answerable, unanswerable, log, rows_path: Path | None = None) -> dict:  # type: ignore[no-untyped-def]
-    """Ask every question; return per-question rows and the summary (rows also appended to rows_path)."""
-    from zhiku.engine.llm.citations import strip_markers
-    from zhiku.eval.answers import exact_match, f1_score
+    """Ask every question through the shipped chain; return per-question rows and the summary.
 
+    Rows are scored by `zhiku.eval.answers` (the same functions `zhiku eval
+    answers` uses), plus what only a benchmark needs (packed-text citation
+    checks, prompt tokens, CPU time to first token).
+    """
+    from zhiku.eval.answerers import AskAnswerer
+    from zhiku.eval.answers import exact_match, f1_score, outcome
+
+    bot = AskAnswerer(service)
     rows = []
     if rows_path is not None:
         rows_path.parent.mkdir(parents=True, exist_ok=True)
         rows_path.write_text("")
     for i, qid in enumerate(interleave(answerable, unanswerable)):
         gold = dataset.answers[qid]
-        start, cpu_start = time.perf_counter(), time.process_time()
-        first = first_cpu = None
-        answer = None
-        for event in service.ask_stream(dataset.queries[qid]):
-            if event.type == "token" and first is None:
-                first = time.perf_counter() - start
-                # CPU seconds spent by this process: what the wait would be on an idle machine
-                # (divided by the threads that can run in parallel).
-                first_cpu = time.process_time() - cpu_start
-            elif event.type == "done":
-                answer = event.data
-        total = time.perf_counter() - start
-        assert answer is not None
-        prediction = "" if answer.refused else strip_markers(answer.text)
+        cpu_start = time.process_time()
+        result = bot.answer(dataset.queries[qid])
+        answer = bot.last
+        cited = {c.n for c in answer.citations}
+        relevant = list(dataset.qrels.get(qid, {}))
         row = {
             "qid": qid,
             "answerable": qid in answerable,
             "question": dataset.queries[qid],
             "gold": gold,
             "answer": answer.text,
+            "mode": answer.mode,
             "refused": answer.refused,
-            "reason": answer.refusal_reason,
-            "em": exact_match(prediction, gold),
-            "f1": f1_score(prediction, gold),
+            "reason": answer.refusal_reason.value if answer.refusal_reason else None,
+            "outcome": outcome(result.text, result.refused, result.citations, gold, relevant),
+            "em": exact_match(result.text, gold),
+            "f1": f1_score(result.text, gold),
             # The packed text the model read, and the whole chunk the citation points to.
-            "cited_ok": [contains_answer(s.text, gold) for s in answer.sources if s.n in {c.n for c in answer.citations}],
-            "cited_chunk_ok": [
-                contains_answer(s.hit.text, gold) for s in answer.sources if s.n in {c.n for c in answer.citations}
-            ],
-            "ttft_s": first,
-            "ttft_cpu_s": first_cpu,
-            "total_s": total,
+            "cited_ok": [contains_answer(s.text, gold) for s in answer.sources if s.n in cited],
+            "cited_chunk_ok": [contains_answer(s.hit.text, gold) for s in answer.sources if s.n in cited],
+            "cited_gold_doc": [s.hit.doc_id in relevant for s in answer.sources if s.n in cited],
+            "ttft_s": result.ttft_s,
+            # CPU seconds this process spent (all threads): a quiet-machine estimate.
+            "cpu_s": time.process_time() - cpu_start,
+            "total_s": result.total_s,
             "sources": len(answer.sources),
             "timings": answer.timings,
             "prompt_tokens": sum(service.generator.count_tokens(s.text) for s in answer.sources),
@@ -123,7 +136,8 @@ def run_ask(service, dataset, answerable, unanswerable, log, rows_path: Path | N
             with rows_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         log(f"{i + 1}/{len(answerable) + len(unanswerable)} {'A' if row['answerable'] else 'U'} "
-            f"ref={row['refused']} f1={row['f1']:.2f} cites={row['cited_ok']} ttft={first or 0:.2f}s | {answer.text[:80]!r}")
+            f"{row['outcome'] if row['answerable'] else row['mode']} reason={row['reason']} "
+            f"ttft={result.ttft_s or 0:.2f}s | {answer.text[:80]!r}")
     return {"rows": rows, "summary": summarize(rows)}
 
 
@@ -134,9 +148,24 @@ def summarize(rows: list[dict]) -> dict:
     cites = [ok for r in ans if not r["refused"] for ok in r["cited_ok"]]
     chunk_cites = [ok for r in ans if not r["refused"] for ok in r.get("cited_chunk_ok", [])]
     ttft = [r["ttft_s"] for r in rows if r["ttft_s"] is not None and r["sources"] >= 5]
+    ttft_all = [r["ttft_s"] for r in rows if r["ttft_s"] is not None]
+    cited_docs = [ok for r in rows if not r["refused"] for ok in r.get("cited_gold_doc", [])]
+
+    def share(items: list[dict], key: str, value: object) -> float:
+        return statistics.fmean(r.get(key) == value for r in items) if items else 0.0
+
     return {
         "answerable": len(ans),
         "unanswerable": len(una),
+        # The usefulness metric (issue 14): answerable questions correct / wrong / refused.
+        "correct": share(ans, "outcome", "correct"),
+        "wrong": share(ans, "outcome", "wrong"),
+        "refused": share(ans, "outcome", "refused"),
+        "quoted_answerable": share(ans, "mode", "quote"),
+        "quoted_unanswerable": share(una, "mode", "quote"),
+        "citation_precision_gold_doc": statistics.fmean(cited_docs) if cited_docs else 0.0,
+        "ttft_p50_s": statistics.median(ttft_all) if ttft_all else None,
+        "prompt_tokens_p50": statistics.median([r["prompt_tokens"] for r in rows if r["ttft_s"] is not None] or [0]),
         "em": statistics.fmean(r["em"] for r in ans) if ans else 0.0,
         "f1": statistics.fmean(r["f1"] for r in ans) if ans else 0.0,
         "em_answered": statistics.fmean([r["em"] for r in ans if not r["refused"]] or [0.0]),
@@ -150,9 +179,7 @@ def summarize(rows: list[dict]) -> dict:
         "ttft_p50_s_5chunks": statistics.median(ttft) if ttft else None,
         "ttft_p90_s_5chunks": pct(ttft, 90) if ttft else None,
         "ttft_n": len(ttft),
-        "ttft_cpu_p50_s_5chunks": statistics.median(
-            [r["ttft_cpu_s"] for r in rows if r["ttft_cpu_s"] is not None and r["sources"] >= 5] or [0.0]
-        ),
+        "cpu_p50_s": statistics.median([r["cpu_s"] for r in rows] or [0.0]),
         "total_p50_s": statistics.median(r["total_s"] for r in rows) if rows else None,
         "total_p90_s": pct([r["total_s"] for r in rows], 90),
     }
@@ -179,6 +206,85 @@ def gate_stats(kb, service, dataset, answerable, unanswerable) -> dict:  # type:
         }
     return {"thresholds": table, "answerable_median": statistics.median(out["answerable"]),
             "unanswerable_median": statistics.median(out["unanswerable"])}
+
+
+def calibration_split(dataset, answerable, unanswerable, held, n: int, seed: int):  # type: ignore[no-untyped-def]
+    """Questions for fitting the quote scorer: never the benchmark's (answerable from kept
+    articles, unanswerable from held-out ones, both outside the benchmark sample)."""
+    rng = random.Random(seed + 1)
+    taken = set(answerable) | set(unanswerable)
+    def article(qid: str) -> str:
+        return dataset.corpus[next(iter(dataset.qrels[qid]))]["title"]
+    qids = sorted(
+        q for q in dataset.queries
+        if q in dataset.qrels and dataset.answers.get(q) and dataset.queries[q].strip() and q not in taken
+    )
+    inside = [q for q in qids if article(q) not in held]
+    outside = [q for q in qids if article(q) in held]
+    return rng.sample(inside, min(n, len(inside))), rng.sample(outside, min(n, len(outside)))
+
+
+def calibrate(service, dataset, answerable, unanswerable, log) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Quote-scorer inputs and labels per calibration question, without the model.
+
+    The label is what quote mode would get right: the quoted sentence holds a
+    gold string and comes from a gold passage. Unanswerable questions are
+    negatives. `gate` is the pre-model gates' verdict (quotes only follow it).
+    """
+    from zhiku.engine.llm.rules import gate
+    from zhiku.engine.llm.templates import detect_language
+    from zhiku.eval.answers import contains_gold
+
+    chain = service._chain()
+    s = chain.settings
+    rows = []
+    for group, qids in (("answerable", answerable), ("unanswerable", unanswerable)):
+        for qid in qids:
+            q = dataset.queries[qid]
+            lang = detect_language(q)
+            hits = chain.retriever(q, top_k=s.candidates)
+            sources = chain._pack(hits[: s.top_k * 2], s.top_k, q)
+            if not sources:
+                continue
+            ev = chain.evidence(q, lang, hits, sources)
+            reason = gate(ev, s)
+            sentence, features = chain.quote_candidate(ev)
+            good = (
+                group == "answerable"
+                and contains_gold(sentence, dataset.answers[qid])
+                and sources[0].hit.doc_id in dataset.qrels.get(qid, {})
+            )
+            rows.append({"qid": qid, "group": group, "gate": reason.value if reason else None,
+                         "features": features, "label": good})
+        log(f"calibrated {group}: {len(qids)}")
+    return rows
+
+
+def fit(rows: list[dict], seed: int) -> dict:
+    """Fit the quote scorer on half the gate-passing rows; report quoting precision on the other half."""
+    from zhiku.engine.llm.rules import fit_quote_weights, quote_confidence
+
+    passing = [r for r in rows if r["gate"] is None]
+    for r in passing:
+        r["features"] = {k: v for k, v in r["features"].items() if k in ("bias", "sentence_coverage", "dense_margin")}
+    random.Random(seed).shuffle(passing)
+    half = len(passing) // 2
+    fit_rows, check_rows = passing[:half], passing[half:]
+    weights = fit_quote_weights([r["features"] for r in fit_rows], [r["label"] for r in fit_rows])
+    table = {}
+    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        for name, part in (("fit", fit_rows), ("check", check_rows)):
+            quoted = [r for r in part if quote_confidence(r["features"], weights) >= threshold]
+            table[f"{threshold}/{name}"] = {
+                "quoted": len(quoted),
+                "of": len(part),
+                "precision": statistics.fmean(r["label"] for r in quoted) if quoted else None,
+                "unanswerable_quoted": sum(r["group"] == "unanswerable" for r in quoted),
+                "unanswerable": sum(r["group"] == "unanswerable" for r in part),
+            }
+    final = fit_quote_weights([r["features"] for r in passing], [r["label"] for r in passing])
+    return {"weights_fit_half": weights, "weights_all": final, "table": table,
+            "base_rate": statistics.fmean(r["label"] for r in passing) if passing else None}
 
 
 def rewrite_eval(kb, service, dataset, qids, k: int = 5) -> dict:  # type: ignore[no-untyped-def]
@@ -215,10 +321,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-citation-relevance", type=float, default=None)
     parser.add_argument("--answer-tokens", type=int, default=None)
     parser.add_argument("--gate-only", action="store_true")
+    parser.add_argument("--calibrate", type=int, default=0, metavar="N",
+                        help="write quote-scorer features for N+N calibration questions (no model) and exit")
+    parser.add_argument("--fit", type=Path, nargs="+", default=None, help="fit the quote scorer on calibration files")
     parser.add_argument("--summarize-rows", type=Path, default=None, help="summarize a (partial) rows file and exit")
     parser.add_argument("--rewrite-eval", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "answer_quality.json")
     args = parser.parse_args(argv)
+    if args.fit:
+        rows = [json.loads(l) for path in args.fit for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+        print(json.dumps(fit(rows, args.seed), indent=2))
+        return 0
     if args.summarize_rows is not None:
         rows = [json.loads(l) for l in args.summarize_rows.read_text(encoding="utf-8").splitlines() if l.strip()]
         print(json.dumps(summarize(rows), indent=2))
@@ -246,10 +359,20 @@ def main(argv: list[str] | None = None) -> int:
     }
     ask = ask.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     service = build_llm(settings.model_copy(update={"ask": ask}), build_generator(settings.llm), kb)
-    if not (args.gate_only or args.rewrite_eval):
+    if not (args.gate_only or args.rewrite_eval or args.calibrate):
         service.generator.warm_up()
     meta = {"held_out_articles": held, "collection_docs": len(reduced.corpus), "settings": ask.model_dump(mode="json"),
             "model": service.generator.model_id, "threads": args.threads}
+    if args.calibrate:
+        log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+        cal_a, cal_u = calibration_split(dataset, answerable, unanswerable, held, args.calibrate, args.seed)
+        rows = calibrate(service, dataset, cal_a, cal_u, log)
+        path = args.out.with_suffix(".calibration.jsonl")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        print(path)
+        kb.close()
+        return 0
     if args.gate_only:
         result = {"meta": meta, "gate": gate_stats(kb, service, dataset, answerable, unanswerable)}
     elif args.rewrite_eval:

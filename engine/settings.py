@@ -177,7 +177,19 @@ class AskSettings(BaseModel):
     # refused as "unsupported" (small models misread off-question passages).
     min_support: float = Field(0.5, ge=0.0, le=1.0)
     min_citation_relevance: float = Field(0.6, ge=0.0, le=1.0)
+    # A cited source is kept when its support is at least this share of the
+    # best-supported citable source's (citations.attribute, step 4). The value
+    # dates from the first version of the check and was not re-measured.
+    support_ratio: float = Field(0.6, ge=0.0, le=1.0)
     refuse_ungrounded: bool = False
+    # A grounded answer is followed by the cited source's sentence that
+    # supports it, verbatim, so every answer carries its evidence.
+    answer_with_sentence: bool = True
+    # When the model gives no usable answer, quote the best source's best
+    # sentence (mode "quote") if the calibrated scorer in engine/llm/rules.py
+    # gives it at least this probability of answering; else refuse.
+    quote_mode: bool = True
+    min_quote_confidence: float = Field(0.8, ge=0.0, le=1.0)
     history_turns: int = Field(4, ge=0, le=50)
     rerank: Literal["none", "cross-encoder", "fake"] = "none"
     rerank_model: Path | None = None

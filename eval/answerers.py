@@ -1,26 +1,22 @@
 """Answerers the answer eval can run, and the optional LLM faithfulness judge.
 
 `extractive` needs no LLM (a retrieval-only baseline: the best-matching
-sentence of the top hits); `rag` asks the configured generator to answer from
-numbered retrieved passages and cite them as [n].
+sentence of the top hits); `ask` (also called `rag`) runs the shipped ask
+chain, the one /ask serves, so `zhiku eval answers` and
+`bench/answer_quality.py` measure what users get.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 
 from zhiku.engine.errors import ConfigError
+from zhiku.engine.llm.citations import strip_markers
 from zhiku.eval.answers import Answer, Judge, answer_tokens
 
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s*")
-_CITE = re.compile(r"\[(\d+)\]")
-
-RAG_SYSTEM = (
-    "Answer the question using only the numbered passages. Reply with the shortest "
-    "answer span, then cite the passages you used like [1]. If the passages do not "
-    "contain the answer, reply exactly: I don't know."
-)
 JUDGE_PROMPT = (
     "Passages:\n{contexts}\n\nQuestion: {question}\nAnswer: {answer}\n\n"
     "Is the answer fully supported by the passages? Reply YES or NO."
@@ -47,26 +43,35 @@ class ExtractiveAnswerer:
         return Answer(best, citations=[best_hit.doc_id], contexts=[best_hit.text])
 
 
-class RagAnswerer:
-    """Retrieve, let the generator answer from numbered passages, keep the passages it cites."""
+class AskAnswerer:
+    """The shipped ask chain (`LLMService.ask_stream`, what /ask runs), timed to its first token."""
 
-    def __init__(self, kb, generator, top_k: int = 3, mode: str | None = None) -> None:
-        self.kb, self.generator, self.top_k, self.mode = kb, generator, top_k, mode
+    def __init__(self, service, top_k: int | None = None) -> None:  # type: ignore[no-untyped-def]
+        self.service, self.top_k = service, top_k
+        self.last = None  # the engine Answer behind the last result, for benchmarks that need more
 
     def answer(self, question: str) -> Answer:
-        hits = self.kb.search(question, top_k=self.top_k, mode=self.mode)
-        passages = "\n".join(f"[{i + 1}] {hit.text}" for i, hit in enumerate(hits))
-        reply = self.generator.complete(
-            [
-                {"role": "system", "content": RAG_SYSTEM},
-                {"role": "user", "content": f"Passages:\n{passages}\n\nQuestion: {question}"},
-            ],
-            max_tokens=64,
-            temperature=0.0,
+        start = time.perf_counter()
+        first = None
+        result = None
+        for event in self.service.ask_stream(question, top_k=self.top_k):
+            if event.type == "token" and first is None:
+                first = time.perf_counter() - start
+            elif event.type == "done":
+                result = event.data
+        assert result is not None, "ask stream ended without a done event"
+        self.last = result
+        by_n = {s.n: s for s in result.sources}
+        cited = [by_n[c.n] for c in result.citations if c.n in by_n]
+        return Answer(
+            "" if result.refused else strip_markers(result.text),
+            citations=[s.hit.doc_id for s in cited],
+            contexts=[s.text for s in cited],
+            refused=result.refused,
+            mode=result.mode,
+            ttft_s=first,
+            total_s=time.perf_counter() - start,
         )
-        cited = [hits[n - 1] for n in dict.fromkeys(int(m) for m in _CITE.findall(reply)) if 0 < n <= len(hits)]
-        text = _CITE.sub("", reply).strip()
-        return Answer(text, [h.doc_id for h in cited], [h.text for h in cited])
 
 
 def llm_judge(generator) -> Judge:
@@ -84,15 +89,11 @@ def llm_judge(generator) -> Judge:
     return judge
 
 
-def _generator(kb):
-    from zhiku.engine.llm import build_generator
-
-    return build_generator(kb.settings.llm)
-
-
 ANSWERERS: dict[str, Callable[..., object]] = {
     "extractive": lambda kb, top_k, mode: ExtractiveAnswerer(kb, top_k, mode),
-    "rag": lambda kb, top_k, mode: RagAnswerer(kb, _generator(kb), top_k, mode),
+    # The search mode is the chain's own (hybrid); top_k is the number of packed sources.
+    "ask": lambda kb, top_k, mode: AskAnswerer(kb.llm, top_k),
+    "rag": lambda kb, top_k, mode: AskAnswerer(kb.llm, top_k),
 }
 
 

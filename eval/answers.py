@@ -8,19 +8,21 @@ character, as in CMRC, because it has no spaces to split on.
 from __future__ import annotations
 
 import re
+import statistics
 import string
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import Protocol
+from typing import Literal, Protocol
 
 from zhiku.eval.beir import BeirDataset
 
 _PUNCT = set(string.punctuation) | {"。", "，", "、", "；", "：", "？", "！", "“", "”", "（", "）", "《", "》"}
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff]) | (?=[\u3400-\u9fff\uf900-\ufaff])")
 _REFUSALS = (
     "i don't know", "i do not know", "cannot answer", "can't answer", "not enough information",
     "no answer", "not mentioned", "does not contain", "doesn't contain", "unanswerable",
@@ -61,6 +63,48 @@ def f1_score(prediction: str, gold: Sequence[str]) -> float:
     return max((_f1(pred, answer_tokens(g)) for g in gold), default=0.0)
 
 
+def normalize_gold(text: str) -> str:
+    """The form gold strings are looked for in: NFKC, lower case, no punctuation, single spaces.
+
+    Unicode punctuation of every script goes (CJK quotes and full stops too),
+    and spaces next to a CJK character go, so a Chinese gold span matches
+    however the answer spaces or punctuates it.
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(" " if unicodedata.category(ch).startswith("P") or ch in _PUNCT else ch for ch in text)
+    text = " ".join(_ARTICLES.sub(" ", text).split())
+    return _CJK_SPACE.sub("", text)
+
+
+def contains_gold(answer: str, gold: Sequence[str]) -> bool:
+    """Whether the answer holds one of the gold strings (after `normalize_gold`, whole words for Latin text)."""
+    body = f" {normalize_gold(answer)} "
+    for g in gold:
+        wanted = normalize_gold(g)
+        if not wanted:
+            continue
+        if _CJK.search(wanted) and wanted in body or f" {wanted} " in body:
+            return True
+    return False
+
+
+Outcome = Literal["correct", "wrong", "refused"]
+
+
+def outcome(answer: str, refused: bool, cited: Sequence[str], gold: Sequence[str], relevant: Sequence[str]) -> Outcome:
+    """For an answerable question: correct (holds a gold string and cites a gold passage), wrong, or refused.
+
+    An answer that holds a gold string but cites no gold passage is neither
+    correct nor wrong by the issue's wording; it is counted as wrong here, so
+    `correct` is strict and `wrong` is an upper bound.
+    """
+    if refused:
+        return "refused"
+    if contains_gold(answer, gold) and set(cited) & set(relevant):
+        return "correct"
+    return "wrong"
+
+
 def citation_scores(cited: Sequence[str], relevant: Sequence[str]) -> tuple[float, float]:
     """(precision, recall) of cited document ids against the judged relevant ones."""
     cited_set, relevant_set = set(cited), set(relevant)
@@ -93,6 +137,9 @@ class Answer:
     citations: list[str] = field(default_factory=list)
     contexts: list[str] = field(default_factory=list)
     refused: bool = False
+    mode: str = ""  # answer | quote | refusal (the shipped chain); empty for baselines
+    ttft_s: float | None = None  # time to the first streamed token (None: no model call)
+    total_s: float | None = None
 
 
 class Answerer(Protocol):
@@ -123,9 +170,14 @@ def evaluate_answers(
         gold = dataset.answers.get(qid, [])
         result = answerer.answer(question)
         refused = result.refused or is_refusal(result.text)
-        precision, recall = citation_scores(result.citations, list(dataset.qrels.get(qid, {})))
+        relevant = list(dataset.qrels.get(qid, {}))
+        precision, recall = citation_scores(result.citations, relevant)
         rows.append(
             {
+                "outcome": outcome(result.text, refused, result.citations, gold, relevant) if gold else None,
+                "mode": result.mode or ("refusal" if refused else "answer"),
+                "ttft_s": result.ttft_s,
+                "total_s": result.total_s,
                 "id": qid,
                 "question": question,
                 "answer": result.text,
@@ -152,8 +204,21 @@ def summarize_answers(rows: list[dict]) -> dict:
     def mean(items: list[dict], key: str) -> float | None:
         return fmean(float(r[key]) for r in items) if items else None
 
+    def rate(items: list[dict], value: str) -> float | None:
+        return fmean(r.get("outcome") == value for r in items) if items else None
+
+    def median(key: str) -> float | None:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return statistics.median(values) if values else None
+
     return {
         "questions": len(rows),
+        "correct": rate(answerable, "correct"),
+        "wrong": rate(answerable, "wrong"),
+        "refused": rate(answerable, "refused"),
+        "quoted": fmean(r.get("mode") == "quote" for r in rows) if rows else None,
+        "ttft_p50_s": median("ttft_s"),
+        "total_p50_s": median("total_s"),
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "em": mean(answerable, "em"),

@@ -76,7 +76,7 @@ def test_ask_answers_with_citations(client):
     r = client.post("/ask", json={"question": "Where is the Eiffel Tower?", "collection": "docs"})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert not body["refused"]
+    assert not body["refused"] and body["mode"] == "answer" and body["refusal_reason"] is None
     assert "Paris" in body["answer"]
     assert body["citations"][0]["doc_id"] == "eiffel"
     assert body["citations"][0]["snippet"]
@@ -96,6 +96,7 @@ def test_ask_stream_sends_references_tokens_then_done(client):
     tokens = "".join(json.loads(d)["text"] for e, d in events if e == "token")
     done = json.loads(events[-1][1])
     assert done["answer"] == tokens.strip()
+    assert done["mode"] == "answer" and done["refusal_reason"] is None
     assert [c["doc_id"] for c in done["citations"]] == ["eiffel"]
     assert "total_ms" in done["timings_ms"]
 

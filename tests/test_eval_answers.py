@@ -77,3 +77,47 @@ def test_evaluate_answers_on_fixture() -> None:
     assert s["false_refusal_rate"] == pytest.approx(0.5)  # q2 and q4 refused
     assert s["citation_precision"] == pytest.approx((0.5 + 1.0) / 4)
     assert s["faithfulness"] == pytest.approx(1 / 3)  # Ming supported; Larry Wall, Poseidonia not
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold", "expected"),
+    [
+        ("The Denver Broncos won [1].", ["Denver Broncos"], True),
+        ("Denver Broncos", ["the Denver Broncos"], True),  # articles do not count
+        ("Denverx Broncos", ["Denver Broncos"], False),  # whole words for Latin text
+        ("in the 1990s", ["1990"], False),
+        ("玩家可选择 经典、热血、狙击等模式进行游戏 [1]", ["可选择经典、热血、狙击等模式进行游戏。"], True),
+        ("踢爆", ["踢爆"], True),
+        ("４分钟", ["4分钟"], True),  # NFKC: full-width digits
+        ("", ["x"], False),
+    ],
+)
+def test_contains_gold_normalises_like_the_metric_says(answer, gold, expected):
+    from zhiku.eval.answers import contains_gold
+
+    assert contains_gold(answer, gold) is expected
+
+
+def test_outcome_needs_the_gold_string_and_the_gold_passage():
+    from zhiku.eval.answers import outcome
+
+    assert outcome("Denver Broncos", False, ["d1"], ["Denver Broncos"], ["d1"]) == "correct"
+    assert outcome("Denver Broncos", False, ["d2"], ["Denver Broncos"], ["d1"]) == "wrong"
+    assert outcome("Carolina", False, ["d1"], ["Denver Broncos"], ["d1"]) == "wrong"
+    assert outcome("", True, [], ["Denver Broncos"], ["d1"]) == "refused"
+
+
+def test_the_ask_answerer_runs_the_shipped_chain():
+    from zhiku.engine.llm.fake import ScriptedGenerator
+    from zhiku.engine.llm.abilities import LLMService
+    from zhiku.engine.settings import AskSettings
+    from zhiku.engine.types import Hit
+    from zhiku.eval.answerers import ANSWERERS, AskAnswerer
+
+    hit = Hit("d1", "d1#0", "The Denver Broncos defeated the Carolina Panthers to win Super Bowl 50.", 0.9)
+    svc = LLMService(ScriptedGenerator(["Denver Broncos [1]"]), lambda q, top_k=10, filters=None: [hit], AskSettings())
+    bot = AskAnswerer(svc)
+    result = bot.answer("Who won Super Bowl 50?")
+    assert result.mode == "answer" and result.citations == ["d1"] and "Denver Broncos" in result.text
+    assert "[1]" not in result.text and result.total_s is not None and result.ttft_s is not None
+    assert {"ask", "rag"} <= set(ANSWERERS)

@@ -43,8 +43,12 @@ def service(script=None, retriever=None, **settings):
 def test_answer_has_checked_citations_with_identity_and_snippet():
     svc = service(["The Denver Broncos won Super Bowl 50 [1]."])
     answer = svc.ask("Who won Super Bowl 50?")
-    assert not answer.refused and answer.grounded
-    assert answer.text == "The Denver Broncos won Super Bowl 50 [1]."
+    assert not answer.refused and answer.grounded and answer.mode == "answer"
+    # The model's answer, then the cited sentence that supports it, verbatim.
+    assert answer.text == (
+        "The Denver Broncos won Super Bowl 50 [1].\n\n"
+        "“The Denver Broncos defeated the Carolina Panthers 24-10 to win Super Bowl 50.” [1]"
+    )
     (cite,) = answer.citations
     assert (cite.n, cite.doc_id, cite.chunk_id, cite.title) == (1, "sb50", "sb50#0", "Super Bowl 50")
     assert "Denver Broncos" in cite.snippet
@@ -92,12 +96,12 @@ def test_model_refusal_is_reported_in_the_question_language():
 
 @pytest.mark.parametrize("reply", ["The sources do not contain this.", "Not found in the documents.", ""])
 def test_model_refusal_phrasings(reply):
-    answer = service([reply]).ask("Who won Super Bowl 50?")
+    answer = service([reply], quote_mode=False).ask("Who won Super Bowl 50?")
     assert answer.refused and answer.text == REFUSALS["en"]
 
 
 def test_ungrounded_answers_can_be_refused():
-    answer = service(["Bananas are yellow [1]."], refuse_ungrounded=True).ask("Who won Super Bowl 50?")
+    answer = service(["Bananas are yellow [1]."], refuse_ungrounded=True, quote_mode=False).ask("Who won Super Bowl 50?")
     assert answer.refused and answer.refusal_reason == "ungrounded"
     kept = service(["Bananas are yellow [1]."]).ask("Who won Super Bowl 50?")
     assert not kept.refused and not kept.grounded
@@ -250,7 +254,7 @@ def test_answer_citing_only_an_off_question_source_is_refused_as_unsupported():
     # Source [2] (the venue) matches "who won" far worse than [1]; an answer
     # drawn from it alone is a misreading, so it is refused, not cited.
     question = "Which team did the Denver Broncos defeat to win Super Bowl 50?"
-    answer = service(["Santa Clara, California [2]."]).ask(question)
+    answer = service(["Santa Clara, California [2]."], quote_mode=False).ask(question)
     assert [s.hit.doc_id for s in answer.sources][:2] == ["sb50", "venue"]
     assert answer.refused and answer.refusal_reason == "unsupported"
     assert answer.citations == [] and answer.text == REFUSALS["en"]
@@ -267,7 +271,7 @@ def test_citation_relevance_check_can_be_switched_off():
     ["[1] Super Bowl 50", "[1] Super Bowl 50\n[2] Super Bowl 50", "[2]", "Who won Super Bowl 50? [1]"],
 )
 def test_header_echoes_and_restated_questions_are_not_answers(reply):
-    answer = service([reply]).ask("Who won Super Bowl 50?")
+    answer = service([reply], quote_mode=False).ask("Who won Super Bowl 50?")
     assert answer.refused and answer.refusal_reason == "model"
 
 

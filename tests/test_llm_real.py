@@ -196,3 +196,37 @@ def test_cross_encoder_reranks_deterministically(tiny_cross_encoder):
         retriever, AskSettings(min_coverage=0.0), reranker=reranker,
     )
     assert service.ask("Who won Super Bowl 50?").sources[0].hit.chunk_id == first[0].chunk_id
+
+
+EN_DOC = (
+    "Super Bowl 50 was an American football game to determine the champion of the National Football League "
+    "for the 2015 season. The Denver Broncos defeated the Carolina Panthers 24–10 to earn their third Super "
+    "Bowl title. The game was played on February 7, 2016, at Levi's Stadium in Santa Clara, California."
+)
+ZH_DOC = (
+    "长城是中国古代的军事防御工程，位于中国北方。现存的长城大部分是明朝修建的，"
+    "东起山海关，西至嘉峪关。长城在1987年被列入世界文化遗产。"
+)
+
+
+@pytest.fixture(scope="module")
+def kb_service(llama, tmp_path_factory):
+    from zhiku.engine.kb import KnowledgeBase
+
+    kb = KnowledgeBase(tmp_path_factory.mktemp("kb"), "real")
+    kb.add_texts([EN_DOC, ZH_DOC], ids=["sb50", "great-wall"], metadatas=[{"title": "Super Bowl 50"}, {"title": "长城"}])
+    yield LLMService(llama, kb.search, AskSettings(), get_document=kb.get_document,
+                     dense_floors=kb.embedder.relevance_floors)
+    kb.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "gold", "doc_id"),
+    [("Which team won Super Bowl 50?", "Denver Broncos", "sb50"), ("现存的长城大部分是哪个朝代修建的？", "明朝", "great-wall")],
+)
+def test_ask_end_to_end_answers_with_the_gold_span_and_its_passage(kb_service, question, gold, doc_id):
+    """Real embedder, engine and model: an English and a Chinese question are answered or quoted, citing the passage."""
+    answer = kb_service.ask(question)
+    assert answer.mode in ("answer", "quote"), (answer.text, answer.refusal_reason)
+    assert gold in answer.text
+    assert [c.doc_id for c in answer.citations] == [doc_id]

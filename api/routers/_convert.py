@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from zhiku.api.schemas.responses import AskResponse, CitationOut, HitOut, SourceOut
@@ -24,27 +25,11 @@ def hit_out(hit: Hit) -> HitOut:
 
 def sources_out(sources: Any) -> list[SourceOut]:
     """Packed sources (engine.llm.context.Source) as sent to clients."""
-    return [
-        SourceOut(
-            n=s.n,
-            doc_id=s.hit.doc_id,
-            chunk_id=s.hit.chunk_id,
-            title=s.hit.title,
-            section=s.hit.section,
-            source=s.hit.source,
-            score=s.hit.score,
-        )
-        for s in sources
-    ]
+    return [SourceOut(**s.ref()) for s in sources]
 
 
 def citations_out(citations: Any) -> list[CitationOut]:
-    return [
-        CitationOut(
-            n=c.n, doc_id=c.doc_id, chunk_id=c.chunk_id, title=c.title, snippet=c.snippet, score=c.score, source=c.source
-        )
-        for c in citations
-    ]
+    return [CitationOut(**asdict(c)) for c in citations]
 
 
 def answer_out(answer: Any) -> AskResponse:
@@ -52,6 +37,7 @@ def answer_out(answer: Any) -> AskResponse:
     return AskResponse(
         answer=answer.text,
         citations=citations_out(answer.citations),
+        mode=answer.mode,
         refused=answer.refused,
         refusal_reason=answer.refusal_reason,
         sources=sources_out(answer.sources),

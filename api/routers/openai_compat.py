@@ -67,6 +67,7 @@ def split_messages(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str
 def _extension(answer: Any) -> ZhikuExtension:
     return ZhikuExtension(
         citations=citations_out(answer.citations),
+        mode=answer.mode,
         refused=answer.refused,
         refusal_reason=answer.refusal_reason,
         timings_ms=answer.timings,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from zhiku.api.schemas.stored import JobState, Scope
+from zhiku.engine.llm.answer import RefusalReason
 
 
 class ErrorInfo(BaseModel):
@@ -63,11 +64,16 @@ class SourceOut(BaseModel):
 
 
 class AskResponse(BaseModel):
+    """A grounded answer, a quoted passage, or a refusal (`mode`), with checked citations."""
+
     answer: str
     citations: list[CitationOut]
+    # answer: the model's answer, then the cited sentence that supports it;
+    # quote: the best source's best sentence, when the model gave no usable answer;
+    # refusal: "not found in the documents", with its reason.
+    mode: Literal["answer", "quote", "refusal"] = "answer"
     refused: bool
-    # no_results | weak_retrieval | off_topic (before the model) | model | unsupported | ungrounded
-    refusal_reason: str | None = None
+    refusal_reason: RefusalReason | None = None
     sources: list[SourceOut] = []
     language: str = ""
     standalone_question: str = ""
@@ -182,8 +188,9 @@ class ZhikuExtension(BaseModel):
     """Our extension to OpenAI responses: the checked citations behind the answer."""
 
     citations: list[CitationOut] = []
+    mode: Literal["answer", "quote", "refusal"] = "answer"
     refused: bool = False
-    refusal_reason: str | None = None
+    refusal_reason: RefusalReason | None = None
     timings_ms: dict[str, float] = {}
 
 

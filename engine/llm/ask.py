@@ -6,84 +6,33 @@
 
 from __future__ import annotations
 
-import re
 import time
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from langchain_core.output_parsers import StrOutputParser
 
 from zhiku.engine.errors import InvalidRequest
-from zhiku.engine.llm.answer import Answer, AskEvent, Citation
+from zhiku.engine.llm.answer import Answer, AnswerMode, AskEvent, Citation, RefusalReason
 from zhiku.engine.llm.chat_model import GeneratorChatModel, stream_text
 from zhiku.engine.llm.citations import (
     attribute,
     best_snippet,
     content_tokens,
     coverage,
-    starts_with_marker,
     strip_markers,
+    supporting_sentence,
 )
-from zhiku.engine.llm.context import ParentOf, Source, format_sources, pack_sources
-from zhiku.engine.settings import AskSettings
+from zhiku.engine.llm.context import ParentOf, Source, best_sentence, format_sources, pack_sources, term_weights
 from zhiku.engine.llm.query_rewrite import QUERY_REWRITERS, Retriever
-from zhiku.engine.llm.templates import REFUSALS, Lang, detect_language, load_prompt
 from zhiku.engine.llm.rerank import Reranker
+from zhiku.engine.llm.rules import QUOTE_WEIGHTS, Evidence, declined, echoes_headers, gate, quote_confidence, quote_features, restates
+from zhiku.engine.llm.templates import REFUSALS, Lang, detect_language, load_prompt
+from zhiku.engine.settings import AskSettings
 from zhiku.engine.types import Hit
 
 History = Sequence[Mapping[str, str]]
 
-# Ways a model says the sources lack the answer (besides the exact refusal line).
-_MODEL_REFUSAL = re.compile(
-    r"not found in the (?:documents|sources)|(?:do|does|did) not (?:contain|provide|mention)"
-    r"|(?:no|not enough) information|cannot (?:find|answer|be answered)|unable to (?:find|answer)"
-    r"|没有找到|未找到|找不到|没有提到|未提及|无法回答|没有相关",
-    re.I,
-)
-
-
-def says_not_found(text: str) -> bool:
-    """Whether a model reply is a refusal rather than an answer."""
-    return not text.strip() or bool(_MODEL_REFUSAL.search(text))
-
-
-def echoes_headers(text: str, sources: Sequence[Source]) -> bool:
-    """Whether a reply only repeats source header lines ("[1] Title") or bare markers.
-
-    Small models sometimes copy a source's header instead of answering. Only
-    the header's own form counts (a marker first, then that source's label),
-    so "Paris [1]" is an answer even when source [1] is titled "Paris".
-    """
-    headers = {_plain(src.header()) for src in sources}
-    lines = [line for line in text.splitlines() if line.strip()]
-    return all(
-        not strip_markers(line) or (starts_with_marker(line) and _plain(line) in headers) for line in lines
-    )
-
-
-# Questions answered by confirming them: "Is Paris the capital?" "巴黎是首都吗？"
-_YES_NO_QUESTION = re.compile(
-    r"^\W*(?:is|are|was|were|am|do|does|did|can|could|will|would|shall|should|has|have|had|may|might|must)\b"
-    r"|吗\W*$|是否|还是|是不是|有没有",
-    re.I,
-)
-
-
-def restates(text: str, question: str) -> bool:
-    """Whether a reply only repeats the question instead of answering it.
-
-    That is: it adds no content word of its own and repeats most (80 %) of the
-    question's. Yes/no and either-or questions are exempt, since confirming
-    one can repeat it word for word.
-    """
-    asked = content_tokens(question)
-    reply = content_tokens(strip_markers(text))
-    if not asked or not reply or _YES_NO_QUESTION.search(question.strip()):
-        return False
-    return set(reply) <= set(asked) and coverage(asked, strip_markers(text)) >= 0.8
-
-
-def _plain(text: str) -> str:
-    return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
+__all__ = ["AskChain", "History", "Parents", "parents_from", "join_overlapping", "echoes_headers", "restates"]
 
 
 class AskChain:
@@ -146,20 +95,26 @@ class AskChain:
         t = lap("pack_ms", t)
         yield AskEvent("sources", sources)
 
-        def finish(text: str, refused: bool, reason: str | None, cites: list[Citation], grounded: bool) -> AskEvent:
+        def finish(mode: AnswerMode, text: str = "", **fields: Any) -> AskEvent:
             timings["total_ms"] = round((time.perf_counter() - start) * 1000, 2)
-            return AskEvent(
-                "done",
-                Answer(text, cites, refused, question, standalone, lang, timings, sources, grounded, reason),
+            answer = Answer(
+                text=text if mode != "refusal" else REFUSALS[lang],
+                question=question,
+                standalone_question=standalone,
+                language=lang,
+                mode=mode,
+                timings=timings,
+                sources=sources,
+                **fields,
             )
+            return AskEvent("done", answer)
 
-        # How well each packed source matches the question: the gate needs the
+        # How well each packed source matches the question: the gates need the
         # best one, the citation check all of them.
-        needles = content_tokens(standalone)
-        relevance = {src.n: coverage(needles, src.text) for src in sources} if needles else None
-        gate = self._gate(standalone, lang, hits, sources, relevance, filters)
-        if gate is not None:
-            yield finish(REFUSALS[lang], True, gate, [], False)
+        evidence = self.evidence(standalone, lang, hits, sources, filters)
+        reason = gate(evidence, s)
+        if reason is not None:
+            yield finish("refusal", refusal_reason=reason)
             return
 
         pieces: list[str] = []
@@ -171,30 +126,39 @@ class AskChain:
             yield AskEvent("token", piece)
         lap("generate_ms", t)
         raw = "".join(pieces).strip()
-        if says_not_found(raw) or echoes_headers(raw, sources) or restates(raw, standalone):
-            yield finish(REFUSALS[lang], True, "model", [], False)
-            return
-        checked = attribute(
-            raw,
-            standalone,
-            {src.n: src.text for src in sources},
-            s.min_support,
-            # Judged on what the model read. Lower-ranked sources are packed as a
-            # clause or two, so citing one needs that clause to match the question
-            # about as well as the best source: on squad-dev the model's citations
-            # of sources [2]-[5] were right 3 times in 29 (to [1]: 69 in 73).
-            relevance=relevance,
-            min_relevance=s.min_citation_relevance,
-        )
-        if checked.misattributed:
-            yield finish(REFUSALS[lang], True, "unsupported", [], False)
-            return
-        if not checked.grounded and s.refuse_ungrounded:
-            yield finish(REFUSALS[lang], True, "ungrounded", [], False)
+        reason = declined(raw, standalone, sources)
+        if reason is None:
+            checked = attribute(
+                raw,
+                standalone,
+                {src.n: src.text for src in sources},
+                s.min_support,
+                s.support_ratio,
+                # Judged on what the model read. Lower-ranked sources are packed as a
+                # clause or two, so citing one needs that clause to match the question
+                # about as well as the best source: on squad-dev the model's citations
+                # of sources [2]-[5] were right 3 times in 29 (to [1]: 69 in 73).
+                relevance=dict(evidence.relevance) or None,
+                min_relevance=s.min_citation_relevance,
+            )
+            if checked.misattributed:
+                reason = RefusalReason.UNSUPPORTED
+            elif not checked.grounded and s.refuse_ungrounded:
+                reason = RefusalReason.UNGROUNDED
+        if reason is not None:
+            quote = self._quote(evidence) if s.quote_mode else None
+            if quote is not None:
+                text, cite = quote
+                yield finish("quote", text, citations=[cite], grounded=True)
+            else:
+                yield finish("refusal", refusal_reason=reason)
             return
         by_n = {src.n: src for src in sources}
-        cites = [_citation(by_n[n], checked.text) for n in checked.cited]
-        yield finish(checked.text, False, None, cites, checked.grounded)
+        text = checked.text
+        if checked.grounded and checked.cited and s.answer_with_sentence:
+            text = self._with_sentence(text, standalone, by_n[checked.cited[0]])
+        cites = [_citation(by_n[n], text) for n in checked.cited]
+        yield finish("answer", text, citations=cites, grounded=checked.grounded)
 
     # -- steps ---------------------------------------------------------------------
 
@@ -213,43 +177,65 @@ class AskChain:
         s = self.settings
         # Leave room for the instructions, the question and the reply.
         budget = min(s.context_tokens, generator.context_window - s.answer_tokens - 256)
+        parent_of = self.parent_of.for_request() if isinstance(self.parent_of, Parents) else self.parent_of
         return pack_sources(
             hits,
             budget,
             generator.count_tokens,
-            self.parent_of,
+            parent_of,
             top_k,
             question,
             s.source_tokens,
             s.first_source_tokens,
         )
 
-    def _gate(
+    def _closest_dense(self, question: str, filters: Mapping[str, Any] | None) -> float | None:
+        # The query vector is cached from the search above: this costs one
+        # engine lookup, no model call.
+        closest = self.base_retriever(question, top_k=1, mode="dense", filters=filters)
+        return closest[0].score if closest else None
+
+    def evidence(
         self,
         question: str,
         lang: Lang,
         hits: list[Hit],
         sources: list[Source],
-        relevance: Mapping[int, float] | None,
-        filters: Mapping[str, Any] | None,
-    ) -> str | None:
-        """Why retrieval is too weak to answer from, or None when it is good enough."""
-        if not sources:
-            return "no_results"
-        s = self.settings
-        if s.min_score is not None and hits[0].score < s.min_score:
-            return "weak_retrieval"
-        floor = s.min_coverage_cjk if lang == "zh" else s.min_coverage
-        if relevance and max(relevance.values()) < floor:
-            return "weak_retrieval"
-        dense_floor = s.min_dense_score if s.min_dense_score is not None else self.dense_floors.get(lang)
-        if s.dense_gate and dense_floor is not None:
-            # The query vector is cached from the search above: this costs one
-            # engine lookup, no model call.
-            closest = self.base_retriever(question, top_k=1, mode="dense", filters=filters)
-            if not closest or closest[0].score < dense_floor:
-                return "off_topic"
-        return None
+        filters: Mapping[str, Any] | None = None,
+    ) -> Evidence:
+        """What the rules judge for this question (see engine/llm/rules.py)."""
+        needles = content_tokens(question)
+        return Evidence(
+            question=question,
+            lang=lang,
+            hits=hits,
+            sources=sources,
+            relevance={src.n: coverage(needles, src.text) for src in sources} if needles else {},
+            dense_floor=self.dense_floors.get(lang),
+            closest_dense=lambda: self._closest_dense(question, filters),
+        )
+
+    def quote_candidate(self, ev: Evidence) -> tuple[str, dict[str, float]]:
+        """The sentence quote mode would give (the best source's best sentence) and the scorer's inputs."""
+        weights = term_weights(ev.question, [src.hit.text for src in ev.sources])
+        sentence = best_sentence(ev.sources[0].hit.text, ev.question, weights).strip(" …")
+        return sentence, quote_features(ev, coverage(content_tokens(ev.question), sentence))
+
+    def _quote(self, ev: Evidence) -> tuple[str, Citation] | None:
+        """The best source's best sentence as a cited quote, when the calibrated scorer trusts it."""
+        sentence, features = self.quote_candidate(ev)
+        weights = QUOTE_WEIGHTS[ev.lang]
+        if not sentence or quote_confidence(features, weights) < self.settings.min_quote_confidence:
+            return None
+        best = ev.sources[0]
+        return f"“{sentence}” [{best.n}]", _citation(best, sentence)
+
+    def _with_sentence(self, answer: str, question: str, source: Source) -> str:
+        """The answer followed by the cited source's sentence that supports it (unless it is that sentence)."""
+        sentence = supporting_sentence([source.hit.text, source.text], answer, question, self.settings.min_support)
+        if sentence is None or _squash(sentence) in _squash(answer):
+            return answer
+        return f"{answer}\n\n“{sentence}” [{source.n}]"
 
     def _answer_chain(self, lang: Lang) -> Any:
         return load_prompt("ask", lang) | self.model.bind(max_tokens=self.settings.answer_tokens) | StrOutputParser()
@@ -268,31 +254,56 @@ def _citation(source: Source, answer: str) -> Citation:
     )
 
 
-def parents_from(get_document: Any, window: int = 1) -> ParentOf:
+class Parents:
     """A parent lookup over `kb.get_document`: the hit's section, or its neighbours.
 
     Chunks sharing the hit's (non-empty) section form its parent; without
     sections, the chunks `window` either side do. Overlap between consecutive
-    chunks is removed when joining.
+    chunks is removed when joining. Documents are read per request
+    (`for_request`), never kept across requests: a replaced or deleted
+    document is never expanded to its old text, and memory does not grow
+    with every document seen.
     """
-    cache: dict[str, Any] = {}
 
-    def parent_of(hit: Hit) -> str | None:
-        if hit.doc_id not in cache:
-            try:
-                cache[hit.doc_id] = get_document(hit.doc_id)
-            except Exception:  # a deleted document: fall back to the chunk itself
-                cache[hit.doc_id] = None
-        doc = cache[hit.doc_id]
+    def __init__(self, get_document: Callable[[str], Any], window: int = 1) -> None:
+        self.get_document = get_document
+        self.window = window
+
+    def for_request(self) -> ParentOf:
+        """A lookup that reads each document at most once, for one request's hits."""
+        docs: dict[str, Any] = {}
+
+        def parent_of(hit: Hit) -> str | None:
+            if hit.doc_id not in docs:
+                try:
+                    docs[hit.doc_id] = self.get_document(hit.doc_id)
+                except Exception:  # a deleted document: fall back to the chunk itself
+                    docs[hit.doc_id] = None
+            return self._parent(docs[hit.doc_id], hit)
+
+        return parent_of
+
+    def __call__(self, hit: Hit) -> str | None:
+        return self.for_request()(hit)
+
+    def _parent(self, doc: Any, hit: Hit) -> str | None:
         if doc is None or len(doc.chunks) <= 1:
             return None
         if hit.section:
             chunks = [c for c in doc.chunks if c.section == hit.section]
         else:
-            chunks = [c for c in doc.chunks if abs(c.chunk_index - hit.chunk_index) <= window]
+            chunks = [c for c in doc.chunks if abs(c.chunk_index - hit.chunk_index) <= self.window]
         return join_overlapping([c.text for c in chunks])
 
-    return parent_of
+
+def parents_from(get_document: Callable[[str], Any], window: int = 1) -> Parents:
+    """The parent lookup over `kb.get_document` (see `Parents`)."""
+    return Parents(get_document, window)
+
+
+def _squash(text: str) -> str:
+    """Lower-case word characters only: to compare an answer with a sentence."""
+    return "".join(ch for ch in strip_markers(text).lower() if ch.isalnum())
 
 
 def join_overlapping(texts: list[str], max_overlap: int = 2000) -> str:

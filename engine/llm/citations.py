@@ -160,6 +160,25 @@ def starts_with_marker(text: str) -> bool:
     return bool(_MARKER.match(text.lstrip()))
 
 
+def supporting_sentence(texts: list[str], answer: str, question: str, min_support: float) -> str | None:
+    """The sentence of `texts` holding most of the answer's new words, if it holds `min_support` of them.
+
+    New words are the answer's content words not already in the question (as
+    in `attribute`). Ties go to the earlier text and sentence: callers pass
+    the whole chunk before the packed excerpt, so the quote is a full sentence.
+    """
+    q = set(content_tokens(question))
+    claim = content_tokens(strip_markers(answer))
+    novel = [t for t in claim if t not in q] or claim
+    if not novel:
+        return None
+    sentences = [s for text in texts for s in split_sentences(text)]
+    best = max(sentences, key=lambda s: coverage(novel, s), default=None)
+    if best is None or coverage(novel, best) < min_support:
+        return None
+    return best.strip(" …")
+
+
 def best_snippet(source_text: str, answer: str, max_chars: int = 240) -> str:
     """The source sentence that shares most words with the answer, trimmed."""
     sentences = split_sentences(source_text) or [source_text]

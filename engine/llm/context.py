@@ -28,6 +28,19 @@ class Source:
         label = " / ".join(p for p in (self.hit.title, self.hit.section) if p)
         return f"[{self.n}] {label}".rstrip()
 
+    def ref(self) -> dict[str, object]:
+        """The source as clients see it: its number and the identity of its hit."""
+        hit = self.hit
+        return {
+            "n": self.n,
+            "doc_id": hit.doc_id,
+            "chunk_id": hit.chunk_id,
+            "title": hit.title,
+            "section": hit.section,
+            "source": hit.source,
+            "score": hit.score,
+        }
+
 
 def format_sources(sources: list[Source]) -> str:
     """Sources as the prompt shows them, separated by blank lines."""
@@ -156,6 +169,16 @@ def compress(
         if count_tokens(_join(passages, candidate)) <= budget_tokens:
             kept = candidate
     return _join(passages, kept) if kept else passages[best]
+
+
+def best_sentence(text: str, question: str, weights: dict[str, float] | None = None) -> str:
+    """The text's sentence that holds the most question-term weight (IDF, see `term_weights`); first wins ties."""
+    sentences = split_sentences(text)
+    if not sentences:
+        return text.strip()
+    weights = weights if weights is not None else term_weights(question, [text])
+    scores = [sum(weights.get(t, 0.0) for t in _terms(s)) for s in sentences]
+    return sentences[max(range(len(sentences)), key=lambda i: (scores[i], -i))]
 
 
 def _split_long(sentence: str, budget_tokens: int, count_tokens: CountTokens) -> list[str]:

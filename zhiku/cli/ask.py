@@ -40,12 +40,12 @@ def ask(
     with llm_service(data_dir, collection, **llm_overrides(llm_backend, model)) as service:
         try:
             answer = None
-            streamed = False
+            streamed = ""
             for event in service.ask_stream(question, turns, filters=filters, top_k=top_k):
                 if event.type == "token" and not as_json:
                     sys.stdout.write(event.data)
                     sys.stdout.flush()
-                    streamed = True
+                    streamed += event.data
                 elif event.type == "done":
                     answer = event.data
         except ZhikuError as exc:
@@ -58,12 +58,15 @@ def ask(
     _finish(answer, streamed)
 
 
-def _finish(answer, streamed: bool) -> None:  # type: ignore[no-untyped-def]
-    if answer.refused:
-        # A streamed reply that turned out to be a refusal is replaced by the canonical line.
-        sys.stdout.write(("\n" if streamed else "") + answer.text + "\n")
-        return
-    if streamed and answer.text.strip() != "":
+def _finish(answer, streamed: str) -> None:  # type: ignore[no-untyped-def]
+    if answer.text.strip() != streamed.strip():
+        # The checked answer differs from the raw stream: a refusal is replaced by the
+        # canonical line, a quote or an answer with its cited sentence is printed whole.
+        label = {"quote": "quoted from the sources: ", "refusal": ""}.get(answer.mode, "")
+        sys.stdout.write(("\n\n" if streamed else "") + label + answer.text + "\n")
+        if answer.refused:
+            return
+    elif streamed:
         sys.stdout.write("\n")
     if answer.citations:
         console.print("\n[bold]sources[/bold]")
