@@ -18,6 +18,7 @@ _COMMANDS = [
     ("zhiku.cli.ingest", "ingest", None),
     ("zhiku.cli.search", "search", None),
     ("zhiku.cli.collections", "app", "collections"),
+    ("zhiku.cli.check", "check", None),
     ("zhiku.cli.ask", "ask", None),
     ("zhiku.cli.llm", "summarize", None),
     ("zhiku.cli.llm", "extract", None),
