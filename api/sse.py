@@ -16,7 +16,14 @@ from zhiku.engine.errors import ZhikuError
 
 log = logging.getLogger("zhiku.api")
 SSE_MEDIA = "text/event-stream"
-SSE_DOC = {"content": {SSE_MEDIA: {"schema": {"type": "string", "description": "server-sent events"}}}}
+# The schema of one event (OpenAPI's reading of text/event-stream): its `data` is a JSON line.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "one server-sent event; `data` holds JSON",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+    "required": ["data"],
+}
+SSE_DOC = {"content": {SSE_MEDIA: {"schema": SSE_EVENT_SCHEMA}}}
 _DONE = object()
 
 
