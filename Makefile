@@ -28,7 +28,7 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser fonts models run serve test test-unit test-integration bench clean
+.PHONY: install browser fonts models run serve test test-unit test-integration reliability bench clean
 
 install: $(STAMP) browser $(AXE) fonts
 
@@ -98,6 +98,15 @@ test-unit: install
 
 test-integration: models fonts
 	$(PY) -m pytest -q -m integration
+
+# The reliability suites of issue 12 at full size (make test runs them bounded), then
+# their figures table; the table prints even when a suite fails, and the exit status is the suites'.
+FIGURES := $(CURDIR)/.cache/reliability-figures.jsonl
+reliability: models fonts
+	mkdir -p .cache && rm -f $(FIGURES)
+	ZHIKU_RELIABILITY=full ZHIKU_FUZZ_EXAMPLES=50 ZHIKU_RELIABILITY_FIGURES=$(FIGURES) \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/reliability tests/test_api_schemathesis.py; \
+	  status=$$?; $(PY) tests/reliability/figures.py $(FIGURES); exit $$status
 
 bench: models fonts
 	$(PY) bench/retrieval_quality.py

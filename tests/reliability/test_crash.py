@@ -150,7 +150,7 @@ def test_kill_nine_at_random_points_converges_and_checks_clean(tmp_path: Path) -
     assert _check(tmp_path / "clean-serve", env).returncode == 0
 
     rng = random.Random(2026)
-    runs = size(2, 24)
+    runs = size(2, 20)
     inconsistent: list[str] = []
     for i in range(runs):
         data = tmp_path / f"run{i}"
