@@ -131,6 +131,7 @@ def _kill_server_midway(data: Path, env: dict[str, str], ops: list[tuple[str, di
         proc.wait(timeout=60)
 
 
+@pytest.mark.timeout(size(900, 5400))
 def test_kill_nine_at_random_points_converges_and_checks_clean(tmp_path: Path) -> None:
     docs = _corpus(tmp_path)
     env = guarded_env(tmp_path, **CHUNKING)
@@ -179,6 +180,8 @@ def test_kill_nine_at_random_points_converges_and_checks_clean(tmp_path: Path) -
             inconsistent.append(f"run {i}: check after re-run: {checked.stdout.decode()[-800:]}")
         elif _state(data) != expected:
             inconsistent.append(f"run {i}: state differs from a clean run")
+        print(f"crash run {i + 1}/{runs} ({'ingest' if i % 2 == 0 else 'server'}): inconsistent so far {len(inconsistent)}",
+              flush=True)
     record("Crash runs", "runs / inconsistent", runs=runs, inconsistent=len(inconsistent))
     assert inconsistent == [], "\n".join(inconsistent)
     assert outbound_attempts(tmp_path) == []
