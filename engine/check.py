@@ -148,7 +148,11 @@ class _Stored:
 
 
 def check_collection(store: VectorStore, collection: str, settings: Settings, *, repair: bool = False) -> CheckReport:
-    """Check one collection (and with repair=True fix what can be fixed), under its writer lock."""
+    """Check one collection (and with repair=True fix what can be fixed), under its writer lock.
+
+    An alias is checked through the physical collection it stands for.
+    """
+    collection = store.resolve(collection)
     if not store.has_collection(collection):
         raise NotFound(f"collection {collection!r} does not exist", collection=collection)
     with collection_lock(store, collection).held():
