@@ -11,8 +11,9 @@ Two kinds of run, alternating:
 After each kill, `zhiku check --repair` must run (it may report work a
 re-run finishes, never crash). After the re-run, `zhiku check` must pass and
 the collection must hold exactly the chunks of a run that was never killed.
-A run where either fails is inconsistent. Re-index under kill waits for the
-`scale` engineer's re-index (not on this branch): it is not tried here.
+A run where either fails is inconsistent. Not tried yet: a kill during a
+re-index (POST /admin/reindex): what a re-run after it must converge to (the
+half-built version, the alias) is not settled here.
 """
 
 from __future__ import annotations
