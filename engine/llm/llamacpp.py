@@ -44,23 +44,15 @@ class LlamaCppGenerator(Generator):
         if self._llm is not None:
             return
         path = resolve_gguf(self._model_path, self._gguf_file)
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise ModelUnavailable("the llamacpp backend needs llama-cpp-python") from exc
-        try:
-            with _model_params(use_extra_bufts=self.extra_buffers):
-                self._llm = Llama(
-                    model_path=str(path),
-                    n_ctx=self.context_window,
-                    n_threads=self.threads,
-                    n_threads_batch=self.threads,
-                    n_batch=512,
-                    flash_attn=True,
-                    verbose=False,
-                )
-        except (ValueError, RuntimeError) as exc:
-            raise ModelUnavailable(f"llama.cpp could not load {path}: {exc}") from exc
+        self._llm = load_llama(
+            path,
+            self.extra_buffers,
+            n_ctx=self.context_window,
+            n_threads=self.threads,
+            n_threads_batch=self.threads,
+            n_batch=512,
+            flash_attn=True,
+        )
         self.model_id = path.name
 
     def count_tokens(self, text: str) -> int:
@@ -147,6 +139,22 @@ class LlamaCppGenerator(Generator):
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
+
+
+def load_llama(path: Path, extra_buffers: bool = False, **options: Any) -> Any:
+    """A `llama_cpp.Llama` for a GGUF file: every llama.cpp model in zhiku loads here.
+
+    `extra_buffers` is `LLMSettings.extra_buffers` (see there why it is off by default).
+    """
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise ModelUnavailable("llama.cpp models need llama-cpp-python") from exc
+    try:
+        with _model_params(use_extra_bufts=extra_buffers):
+            return Llama(model_path=str(path), verbose=False, **options)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelUnavailable(f"llama.cpp could not load {path}: {exc}") from exc
 
 
 _PARAMS_LOCK = threading.Lock()

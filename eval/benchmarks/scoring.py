@@ -151,11 +151,9 @@ class LlamaCppScorer:
             return
         if not self.path.is_file():
             raise ModelUnavailable(f"GGUF file not found: {self.path}", path=str(self.path))
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise ModelUnavailable("llama-cpp-python is not installed") from exc
-        self.llm = Llama(str(self.path), n_ctx=self.n_ctx, n_threads=self.threads, logits_all=True, verbose=False)
+        from zhiku.engine.llm.llamacpp import load_llama
+
+        self.llm = load_llama(self.path, n_ctx=self.n_ctx, n_threads=self.threads, logits_all=True)
 
     def _tokens(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=False)
