@@ -27,6 +27,7 @@ from zhiku.engine.llm.cancel import Cancelled
 from zhiku.engine.settings import Settings
 
 if TYPE_CHECKING:
+    from zhiku.ingest.pool import ParsePool
     from zhiku.engine.engine import Engine
     from zhiku.engine.kb import KnowledgeBase
     from zhiku.engine.llm.abilities import LLMService
@@ -163,6 +164,11 @@ class Access:
     def submit_job(self, job_id: str, collection: str, files: list[Path], work: Callable[[], IngestOutcome]) -> JobRecord:
         self.principal.authorize(collection, "write")
         return self._services.jobs.submit(job_id, collection, files, work)
+
+    @property
+    def parse_pool(self) -> "ParsePool":
+        """The server's long-lived parse pool (inline uploads)."""
+        return self._services.parse_pool
 
     def inline_dir(self) -> Path:
         """A folder for an inline upload (removed by the caller, swept at start if it is not)."""

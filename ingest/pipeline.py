@@ -11,6 +11,7 @@ deleted" holds per document however the run is stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -53,6 +54,9 @@ class IngestOptions:
     retry_failed: bool = False  # parse files that failed before with the same content
     # Record `metadata.path` relative to this folder (API uploads: the server's folder is private).
     path_root: Path | None = None
+    # A long-lived pool to parse in (the server's, for inline uploads: spawning
+    # one per request costs seconds); its own timeout applies. None: a pool per run.
+    pool: ParsePool | None = None
 
 
 def counter_spec(embedder: Embedder) -> CounterSpec:
@@ -260,10 +264,14 @@ class IngestRun:
                     out.put(parse_file(task))
                 out.put(None)
                 return
-            plain = all(t.path.endswith(NO_UNSTRUCTURED) for t in tasks)
-            warm = None if plain else warm_parsers
-            size = min(self.options.workers, len(tasks))
-            with ParsePool(size, self.options.timeout_s, warm=warm, on_pages=out.put) as pool:
+            if self.options.pool is not None:
+                lent: contextlib.AbstractContextManager[ParsePool] = self.options.pool.lent(on_pages=out.put)
+            else:
+                plain = all(t.path.endswith(NO_UNSTRUCTURED) for t in tasks)
+                warm = None if plain else warm_parsers
+                size = min(self.options.workers, len(tasks))
+                lent = ParsePool(size, self.options.timeout_s, warm=warm, on_pages=out.put)
+            with lent as pool:
                 for result in pool.run(tasks):
                     out.put(result)
                     if stop.is_set():

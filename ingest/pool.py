@@ -57,15 +57,20 @@ class PoolBroken(ZhikuError):
     code = "pool_broken"
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Make this worker exit when its parent dies (see the module docstring)."""
+def _die_with_parent(parent_pid: int, with_thread: bool = True) -> None:
+    """Make this worker exit when its parent dies (see the module docstring).
+
+    `with_thread` also kills it when the thread that started it ends
+    (PR_SET_PDEATHSIG follows that thread): right for a pool used where it
+    was made, wrong for a long-lived pool lent to request threads.
+    """
     import ctypes
     import os
     import signal
     import sys
     import threading
 
-    if sys.platform.startswith("linux"):
+    if with_thread and sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):
@@ -104,14 +109,18 @@ _MAIN_LOCK = threading.Lock()
 
 
 def _worker_main(
-    conn: Connection, work: Callable[[Any], Any], warm: Callable[[], None] | None, parent_pid: int | None = None
+    conn: Connection,
+    work: Callable[[Any], Any],
+    warm: Callable[[], None] | None,
+    parent_pid: int | None = None,
+    with_thread: bool = True,
 ) -> None:
     import os
     import signal
     import sys
 
     if parent_pid is not None:
-        _die_with_parent(parent_pid)
+        _die_with_parent(parent_pid, with_thread)
     # Ctrl-C is the parent's to handle; a worker just stops when its pipe closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -159,6 +168,7 @@ class ParsePool:
         warm: Callable[[], None] | None = None,
         start_method: str = "spawn",
         on_pages: Callable[[PageProgress], None] | None = None,
+        shared: bool = False,
     ) -> None:
         self.size = max(1, size)
         self.work = work  # a module-level function, so a spawned worker can import it
@@ -169,11 +179,18 @@ class ParsePool:
         self._workers: list[_Worker] = []
         self._failed_starts = 0
         self._any_ready = False
+        self._lending = threading.Lock()
+        # A shared pool is lent to one thread after another (`lent`): its
+        # workers watch the parent process, not the thread that spawned them.
+        self.shared = shared
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(
-            target=_worker_main, args=(child, self.work, self.warm, os.getpid()), daemon=True, name="zhiku-parse"
+            target=_worker_main,
+            args=(child, self.work, self.warm, os.getpid(), not self.shared),
+            daemon=True,
+            name="zhiku-parse",
         )
         with _main_hidden():
             process.start()
@@ -186,6 +203,22 @@ class ParsePool:
         worker.process.join(timeout=5)
         worker.conn.close()
         self._workers.remove(worker)
+
+    @contextlib.contextmanager
+    def lent(self, on_pages: Callable[[PageProgress], None] | None = None) -> Iterator["ParsePool"]:
+        """This long-lived pool for one run at a time (a server's inline uploads).
+
+        Runs queue on a lock. A run that stops early leaves workers mid-task;
+        they are killed when it ends, so the next run never gets their results.
+        """
+        with self._lending:
+            self.on_pages = on_pages
+            try:
+                yield self
+            finally:
+                self.on_pages = None
+                for worker in [w for w in self._workers if w.task is not None]:
+                    self._retire(worker, kill=True)
 
     def start(self, count: int) -> None:
         """Start up to `count` workers now, so they warm up while the caller prepares."""

@@ -369,8 +369,6 @@ def _settles(check, limit_s: float = 5.0) -> bool:  # type: ignore[no-untyped-de
     return check()
 
 
-@pytest.mark.xfail(strict=True, reason="open: inline uploads parse in-process (a pool per request costs ~6 s); "
-                   "needs a long-lived parse pool owned by the server")
 def test_inline_uploads_parse_in_the_pool(tmp_path, monkeypatch):
     import zhiku.ingest.pipeline as pipeline
 
@@ -378,15 +376,21 @@ def test_inline_uploads_parse_in_the_pool(tmp_path, monkeypatch):
     real = pipeline.ingest_paths
 
     def spy(kb, paths, options):  # type: ignore[no-untyped-def]
-        seen.append(options.workers)
+        seen.append((options.workers, options.pool))
         return real(kb, paths, options)
 
     monkeypatch.setattr(pipeline, "ingest_paths", spy)
     with api_client(fake_settings(tmp_path), seed=False) as client:
-        r = client.post("/documents", files=[("files", ("a.txt", b"small inline text", "text/plain"))],
-                        data={"collection": "c"})
-        assert r.status_code == 201, r.text
-    assert seen == [1]
+        pids = []
+        for name in ("a.txt", "b.txt"):
+            r = client.post("/documents", files=[("files", (name, b"small inline text " + name.encode(), "text/plain"))],
+                            data={"collection": "c"})
+            assert r.status_code == 201, r.text
+            pool = client.app.state.services.parse_pool
+            pids.append([w.process.pid for w in pool._workers])
+    # Both parsed in the server's one long-lived worker, not in the request thread.
+    assert [(w, p is pool) for w, p in seen] == [(1, True), (1, True)]
+    assert len(pids[0]) == 1 and pids[0] == pids[1]
 
 
 def test_the_zip_ratio_check_applies_to_small_declared_sizes():

@@ -39,7 +39,7 @@ PARENT = """
 import sys, time
 from zhiku.ingest.pool import ParsePool
 if __name__ == "__main__":
-    pool = ParsePool(2, 600, work=time.sleep)
+    pool = ParsePool(2, 600, work=time.sleep, shared=SHARED)
     pool.start(2)
     print(" ".join(str(w.process.pid) for w in pool._workers), flush=True)
     for _ in pool.run([600, 600]):
@@ -48,9 +48,11 @@ if __name__ == "__main__":
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_workers_die_when_their_parent_is_killed(tmp_path):
+# A shared pool (the server's, lent to request threads) relies on the watchdog alone.
+@pytest.mark.parametrize("shared", [False, True])
+def test_workers_die_when_their_parent_is_killed(tmp_path, shared):
     script = tmp_path / "parent.py"
-    script.write_text(PARENT)
+    script.write_text(f"SHARED = {shared}\n" + PARENT)
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]  # type: ignore[union-attr]

@@ -103,7 +103,7 @@ async def _add_files(request: Request, access: Access) -> Any:
     folder = access.inline_dir()
     try:
         await _save(uploads, folder)
-        outcome = await access.run(lambda: ingest_files(kb, folder, metadata))
+        outcome = await access.run(lambda: ingest_files(kb, folder, metadata, pool=access.parse_pool))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     outcome.errors = refused + outcome.errors
