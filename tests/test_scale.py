@@ -430,7 +430,8 @@ def test_reindex_minilm_to_e5_under_load_real_models(tmp_path: Path, shared_data
 
     rows = [json.loads(line) for line in (shared_data / "retrieval/squad-dev/corpus.jsonl").open()][:100]
     questions = [json.loads(line)["text"] for line in (shared_data / "retrieval/squad-dev/queries.jsonl").open()][:50]
-    settings = load_settings(data_dir=tmp_path, llm={"backend": "fake"})
+    # Raw cosine scores (no title boost), so hits can be checked against the new model below.
+    settings = load_settings(data_dir=tmp_path, llm={"backend": "fake"}, retrieval={"title_boost": 0.0})
     engine = Engine(settings)
     engine.kb("squad", create=True).add_texts([r["text"] for r in rows], ids=[r["_id"] for r in rows],
                                               metadatas=[{"title": r.get("title", "")} for r in rows])
