@@ -345,6 +345,15 @@ def test_multi_stage_non_root_with_a_readiness_healthcheck(dockerfile: list[tupl
     assert json.loads(cmd)[:2] == ["zhiku", "serve"]
 
 
+def test_the_runtime_stage_has_the_system_libraries_the_pinned_wheels_load(dockerfile: list[tuple[str, str]]) -> None:
+    """opencv-python (RapidOCR) loads libGL and GLib, which slim images lack: OCR would fail in the container."""
+    lock = (DEPLOY.parent / "requirements.lock").read_text()
+    installed = " ".join(args for word, args in stages(dockerfile)[-1] if word == "RUN" and "apt-get install" in args)
+    assert "libgomp1" in installed
+    if "opencv-python==" in lock:
+        assert "libgl1" in installed and "libglib2.0-0" in installed
+
+
 def test_healthcheck_script_is_copied_into_the_image(dockerfile: list[tuple[str, str]]) -> None:
     copied = " ".join(args for word, args in dockerfile if word == "COPY")
     assert "deploy/healthcheck.py" in copied
