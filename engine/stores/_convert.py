@@ -20,7 +20,8 @@ import numpy as np
 from zhiku.engine.errors import ConfigError, InvalidRequest
 from zhiku.engine.filters import Condition, Match, MatchAny, Range
 from zhiku.engine.names import check_collection_name
-from zhiku.engine.types import SparseVector
+from zhiku.engine.stores.base import DENSE, SPARSE
+from zhiku.engine.types import Point, SparseVector
 
 _MAX_TERM_ID = 2**32 - 1
 # The rule lives in engine/names.py; both backends import it from here.
@@ -157,3 +158,15 @@ def _integral(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def record_point(record: Any) -> Point:
+    """A stored record read back with its vectors (Edge or qdrant-client) as a Point."""
+    vectors = record.vector or {}
+    sparse = vectors.get(SPARSE)
+    return Point(
+        str(record.id),
+        np.asarray(vectors[DENSE], dtype=np.float32),
+        SparseVector(tuple(sparse.indices), tuple(sparse.values)) if sparse else SparseVector((), ()),
+        dict(record.payload or {}),
+    )

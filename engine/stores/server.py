@@ -35,6 +35,7 @@ from zhiku.engine.stores._convert import (
     manifest_json,
     parse_manifest,
     point_id,
+    record_point,
     require_filter,
     sparse_lists,
     to_filter,
@@ -390,14 +391,7 @@ class ServerStore:
                     with_payload=True, with_vectors=True,
                 )
             for r in records:
-                vectors: Any = r.vector or {}
-                sparse = vectors.get(SPARSE)
-                yield Point(
-                    str(r.id),
-                    np.asarray(vectors[DENSE], dtype=np.float32),
-                    SparseVector(tuple(sparse.indices), tuple(sparse.values)) if sparse else SparseVector((), ()),
-                    dict(r.payload or {}),
-                )
+                yield record_point(r)
             if offset is None:
                 return
 
