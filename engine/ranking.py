@@ -8,8 +8,10 @@ candidates' payloads, and returns a new ranking:
    its score (TITLE_BOOST per all terms matched), so the document about the
    thing asked for beats one that mentions it.
 3. `promote_exact`: when exactly one document among the candidates holds every
-   identifier-like token of the query, its chunks holding them go first. The
-   guarantee runs last, after any reranker, so nothing can undo it.
+   identifier-like token and name of the query, its chunks holding them go
+   first. The guarantee runs last, after any reranker, so nothing can undo it.
+   The search takes the candidates from a BM25 probe of those terms alone
+   (engine/search.py), so only chunks that can hold them are read.
 """
 
 from __future__ import annotations
@@ -56,17 +58,40 @@ def boost_titles(
     return sorted(out, key=lambda kv: -kv[1])
 
 
-def promote_exact(ranked: Sequence[tuple[str, float]], payloads: Payloads, identifiers: Sequence[str]) -> Ranked:
-    """If one document alone holds every identifier, its matching chunks move to the front."""
-    if not identifiers:
+def exact_holders(candidates: Sequence[str], payloads: Payloads, wanted: Sequence[str]) -> list[str]:
+    """The candidates holding every identifier and name, if they all belong to one document; else []."""
+    holders = holding(candidates, payloads, wanted) if wanted else []
+    return holders if len({payloads[pid].get("doc_id") for pid in holders}) == 1 else []
+
+
+def holding(candidates: Sequence[str], payloads: Payloads, wanted: Sequence[str]) -> list[str]:
+    """The candidates (read ones only) whose title or text holds every identifier and name."""
+    return [pid for pid in candidates if pid in payloads and holds_all(_text(payloads[pid]), tuple(wanted))]
+
+
+def promote_exact(
+    ranked: Sequence[tuple[str, float]],
+    payloads: Payloads,
+    identifiers: Sequence[str],
+    candidates: Sequence[str] | None = None,
+) -> Ranked:
+    """If one document alone holds every identifier, its matching chunks move to the front.
+
+    `candidates` (default: the ranking's ids) are the chunks that may hold
+    them; one missing from the ranking enters it at the top score.
+    """
+    pool = [pid for pid, _ in ranked] if candidates is None else candidates
+    holders = exact_holders(pool, payloads, identifiers)
+    if not holders:
         return list(ranked)
-    wanted = tuple(identifiers)
-    holders = [pid for pid, _ in ranked if pid in payloads and holds_all(_text(payloads[pid]), wanted)]
-    docs = {payloads[pid].get("doc_id") for pid in holders}
-    if len(docs) != 1:
-        return list(ranked)
-    first = set(holders)
-    return [kv for kv in ranked if kv[0] in first] + [kv for kv in ranked if kv[0] not in first]
+    first, ranked_ids = set(holders), {pid for pid, _ in ranked}
+    top = ranked[0][1] if ranked else 0.0
+    # Holders already ranked keep their order; the others follow them.
+    return (
+        [kv for kv in ranked if kv[0] in first]
+        + [(pid, top) for pid in holders if pid not in ranked_ids]
+        + [kv for kv in ranked if kv[0] not in first]
+    )
 
 
 def _text(payload: Mapping[str, Any]) -> str:

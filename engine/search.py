@@ -9,9 +9,11 @@ checked; `Searcher.run`:
 3. fuses the legs (`engine/fusion.py`), in convex fusion with a per-query dense
    weight (`engine/adaptive.py`) unless the request fixed alpha;
 4. applies the ranking rules (`engine/ranking.py`): phrases, title boost, the
-   optional reranker, the exact-identifier guarantee, the cross-lingual slot;
-5. reads payloads once, for the hits it returns (legs skip payloads unless a
-   rule needs the candidates' text).
+   optional reranker, the exact-match guarantee, the cross-lingual slot;
+5. reads payloads once, for the hits it returns. Legs skip payloads unless
+   the query has quoted phrases (every candidate must be checked); for
+   identifiers and names, a BM25 probe of those terms alone names the few
+   chunks that can hold them, and only those are read (`_exact_candidates`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ CROSS_POOL = 10
 CROSS_SLOTS = (2, 3)
 # How long the Searcher trusts that a collection has (or lacks) chunks in a language.
 LANGUAGE_TTL_S = 30.0
+# The exact-match probe: how many chunks a BM25 query of the identifier and
+# name terms alone may name, and how many are read at a time. A chunk holding
+# every term outscores most holding some, so holders come first; reading stops
+# once two documents hold them all (no guarantee then).
+EXACT_PROBE = 32
+EXACT_BATCH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +171,10 @@ class Searcher:
         if self.reranker is not None:
             head = self._rerank(q.text, head, payloads, timings)
         ranked = head + ranked[len(head) :]
-        ranked = ranking.promote_exact(ranked, payloads, q.identifiers)
+        # Dense-only search is semantic by request: no literal rule.
+        if q.exact and r.mode != "dense":
+            candidates = ranking.keep_phrases(self._exact_candidates(r, q, payloads), payloads, q.phrases)
+            ranked = ranking.promote_exact(ranked, payloads, q.exact, [pid for pid, _ in candidates])
         across = ranking.keep_phrases([(p.id, p.score) for p in pool], payloads, q.phrases)
         ranked = ranked[: r.top_k]
         for rank, candidate in zip(CROSS_SLOTS, across):
@@ -181,14 +192,10 @@ class Searcher:
         self, r: SearchRequest, q: QueryAnalysis, timings: Timings
     ) -> tuple[dict[str, list[ScoredPoint]], list[ScoredPoint]]:
         """The legs the mode asks for, and the other language's dense pool (maybe empty)."""
-        # Phrases filter candidates and identifiers promote one, so a
-        # single-leg search with either takes a full prefetch too.
-        limit = max(r.prefetch, r.top_k) if r.mode == "hybrid" or q.needs_text else r.top_k
-        # Legs skip payloads unless a rule reads the candidates' text: the
-        # phrase filter reads every candidate; the exact-match guarantee reads
-        # the BM25 leg's, which holds every chunk with the query's identifiers.
-        dense_payload = bool(q.phrases)
-        bm25_payload = q.needs_text
+        # Phrases filter candidates, so a single-leg search with them takes a
+        # full prefetch too, and reads every candidate's text.
+        limit = max(r.prefetch, r.top_k) if r.mode == "hybrid" or q.phrases else r.top_k
+        dense_payload = bm25_payload = bool(q.phrases)
         legs: dict[str, list[ScoredPoint]] = {"dense": [], "bm25": []}
         pool: list[ScoredPoint] = []
         t0 = time.perf_counter()
@@ -265,6 +272,24 @@ class Searcher:
         order = sorted(range(len(known)), key=lambda i: (-scores[i], i))
         timings["rerank_ms"] = (time.perf_counter() - t) * 1000
         return [(known[i][0], float(scores[i])) for i in order]
+
+    def _exact_candidates(
+        self, r: SearchRequest, q: QueryAnalysis, payloads: dict[str, dict[str, Any]]
+    ) -> ranking.Ranked:
+        """The chunks that can hold the query's identifiers and names, best first, read into `payloads`."""
+        terms = tokenize(" ".join(q.exact))
+        if not terms:
+            return []
+        probe = self.store.query_sparse(self.collection, encode_query(terms), EXACT_PROBE, r.conditions, False)
+        ids = [p.id for p in probe]
+        docs: set[Any] = set()
+        for start in range(0, len(ids), EXACT_BATCH):
+            batch = ids[start : start + EXACT_BATCH]
+            self._fetch(payloads, batch)
+            docs |= {payloads[pid].get("doc_id") for pid in ranking.holding(batch, payloads, q.exact)}
+            if len(docs) > 1:
+                break
+        return [(p.id, p.score) for p in probe if p.id in payloads]
 
     def _fetch(self, payloads: dict[str, dict[str, Any]], ids: list[str]) -> None:
         """Read the payloads of `ids` not read yet into `payloads`."""

@@ -141,3 +141,65 @@ def test_cross_encoder_stage_with_a_tiny_random_model(kb: KnowledgeBase, tmp_pat
     # The exact-match guarantee still holds after a random reranker.
     assert kb.search("archive code QX000ZR", top_k=3)[0].doc_id == "long"
 
+
+
+NAMES = {
+    # The one document naming Lucian Ferreira is long; short look-alikes share
+    # one of the two names and the wording of the question.
+    "target": "Records office annual report. Staff catalogued boxes of letters, ledgers, maps and "
+              "photographs of the harbour board over ninety years, and the reading room reopened in "
+              "spring. Lucian Ferreira joined the records office as a senior archivist that year, "
+              "after a decade at the harbour board, and now keeps the survey maps of the old port.",
+    "near1": "Ingrid Ferreira joined the records office as a senior archivist.",
+    "near2": "Lucian Halvorsen joined the records office as a senior archivist.",
+    "near3": "Marta Ferreira joined the records office as a senior archivist.",
+    "zh_target": "较早的材料存放在馆外，调取可能需要一周时间。赵国芳以高级档案员的身份加入了档案室。会议纪要已在官方公报上发布。",
+    "zh_near": "赵国伟以高级档案员的身份加入了档案室。",
+}
+
+
+@pytest.fixture
+def names_kb(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with KnowledgeBase(tmp_path, "names", embed__backend="fake") as kb:
+        kb.add_texts(list(NAMES.values()), ids=list(NAMES))
+        yield kb
+
+
+@pytest.mark.parametrize(
+    "query, expected", [("who is Lucian Ferreira", "target"), ("Lucian Ferreira", "target"), ("赵国芳是谁", "zh_target")]
+)
+# alpha 1.0: the dense leg alone orders the fusion, and (fake) dense prefers a look-alike.
+@pytest.mark.parametrize("options", [{"mode": "hybrid"}, {"mode": "bm25"}, {"mode": "hybrid", "alpha": 1.0}])
+def test_the_one_document_holding_the_full_name_ranks_first(names_kb: KnowledgeBase, query: str, expected: str,
+                                                            options: dict) -> None:
+    assert names_kb.search(query, top_k=3, **options)[0].doc_id == expected
+
+
+def test_a_name_two_documents_hold_promotes_nothing(names_kb: KnowledgeBase) -> None:
+    # "Ferreira joined" is in three documents: the ranking is the fused one.
+    plain = names_kb.search("Ferreira joined the records office", top_k=5, alpha=0.4)
+    assert [h.doc_id for h in names_kb.search("Ferreira Joined the records office", top_k=5, alpha=0.4)] == [
+        h.doc_id for h in plain
+    ]
+
+
+def test_identifier_queries_read_only_the_chunks_that_can_hold_them(kb: KnowledgeBase) -> None:
+    reads: list[tuple[str, object]] = []
+    store = kb.store
+    for name in ("query_dense", "query_sparse", "retrieve"):
+        original = getattr(store, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            out = _original(*args, **kwargs)
+            if _name == "retrieve":
+                reads.append((_name, len(args[1])))
+            else:
+                reads.append((_name, args[4] if len(args) > 4 else kwargs.get("with_payload", True)))
+            return out
+
+        setattr(store, name, spy)
+    assert kb.search("archive code QX000ZR", top_k=2)[0].doc_id == "long"
+    # Neither leg reads payloads; the probe's hits (the one chunk holding the
+    # code) and the two hits returned are read, nothing else.
+    assert ("query_dense", False) in reads and reads.count(("query_sparse", False)) == 2
+    assert sum(n for name, n in reads if name == "retrieve") <= 3
