@@ -86,11 +86,13 @@ class Engine:
             return service
 
     def warm_up(self) -> None:
-        """Load the embedding model and the Chinese dictionary before the first request."""
+        """Load the embedding model, the Chinese dictionary and name tagger before the first request."""
+        from zhiku.engine.query import analyse
         from zhiku.engine.tokenize import tokenize
 
         self.embedder.warm_up()
         tokenize("warm up 预热")
+        analyse("张伟是谁")  # a Chinese query loads jieba's part-of-speech model (engine/query.py names)
 
     def kb(self, collection: str, *, create: bool = False) -> "KnowledgeBase":
         """The knowledge base for a collection; NotFound unless it exists or create=True.

@@ -6,7 +6,7 @@ import pytest
 
 from zhiku.engine import ranking
 from zhiku.engine.adaptive import IDENTIFIER_SCALE, dense_weight
-from zhiku.engine.query import analyse, contains_phrase, detect_language, holds_all, identifiers, phrases
+from zhiku.engine.query import analyse, contains_phrase, detect_language, holds_all, identifiers, names, phrases
 from zhiku.engine.tokenize import tokenize
 
 
@@ -42,6 +42,26 @@ def test_language(text: str, language: str) -> None:
 )
 def test_identifiers(query: str, expected: tuple[str, ...]) -> None:
     assert identifiers(query) == expected
+
+
+@pytest.mark.parametrize(
+    "query, language, expected",
+    [
+        ("who is Lucian Ferreira", "en", ("lucian ferreira",)),
+        ("Who is Lucian Ferreira?", "en", ("lucian ferreira",)),  # the question word is no part of it
+        ("Where did Jean-Pierre Rampal study?", "en", ("jean-pierre rampal",)),
+        ("Marta Halvorsen's report and Yara Mbeki", "en", ("marta halvorsen", "yara mbeki")),
+        ("What did Tesla build?", "en", ()),  # one capitalised word is a topic as often as a name
+        ("In What Year Was It Built", "en", ()),  # Title Case function words end a run
+        ("ERR-404 on boot", "en", ()),
+        ("赵国芳是谁", "zh", ("赵国芳",)),  # adjacent name tags joined (赵国 + 芳)
+        ("周勇伟是谁", "zh", ("周勇伟",)),
+        ("混合检索是什么", "zh", ()),
+    ],
+)
+def test_names(query: str, language: str, expected: tuple[str, ...]) -> None:
+    assert names(query, language) == expected
+    assert analyse(query).exact == identifiers(query) + expected
 
 
 @pytest.mark.parametrize(
@@ -81,6 +101,12 @@ def test_contains_phrase(text: str, phrase: str, found: bool) -> None:
         ("The archive code is QX003ZR.", ("qx000zr",), False),
         ("编号QX000ZR，错误ERR-404", ("qx000zr", "err-404"), True),
         ("编号QX000ZR", ("qx000zr", "err-404"), False),
+        ("Lucian Ferreira joined.", ("lucian ferreira",), True),
+        ("LUCIAN\nFERREIRA joined", ("lucian ferreira",), True),  # case and line breaks do not decide
+        ("Lucian Ferreiras joined", ("lucian ferreira",), False),  # whole words only
+        ("Ferreira, Lucian", ("lucian ferreira",), False),  # in order
+        ("。赵国芳以高级档案员的身份加入了档案室。", ("赵国芳",), True),  # CJK: a substring
+        ("赵国伟以高级档案员的身份加入了档案室。", ("赵国芳",), False),
     ],
 )
 def test_holds_all(text: str, wanted: tuple[str, ...], held: bool) -> None:
@@ -115,6 +141,15 @@ def test_exact_match_only_when_one_document_alone_holds_the_identifiers(
     order = {"c": 0, "a_2": 0, "a": 1, "a_1": 1, "b": 2}
     ranked = sorted(((pid, 1.0 - order[pid] / 10) for pid in texts), key=lambda kv: -kv[1])
     assert [pid for pid, _ in ranking.promote_exact(ranked, payloads, ("qx000zr",))] == expected
+
+
+def test_a_holder_outside_the_ranking_enters_it_first() -> None:
+    payloads = _payloads(a="code QX003ZR", b="code QX000ZK", z="long text ... code QX000ZR ...")
+    ranked = [("a", 0.9), ("b", 0.8)]
+    promoted = ranking.promote_exact(ranked, payloads, ("qx000zr",), candidates=["z", "a"])
+    assert promoted == [("z", 0.9), ("a", 0.9), ("b", 0.8)]
+    # A candidate that was not read cannot be checked, so it is never promoted.
+    assert ranking.promote_exact(ranked, payloads, ("qx000zr",), candidates=["unread"]) == ranked
 
 
 def test_phrases_drop_hits_without_them_and_unknown_ids() -> None:
