@@ -6,6 +6,13 @@ EnsembleRetriever(BM25Retriever on rank_bm25, QdrantVectorStore on
 qdrant-client's local mode) with the same MiniLM query embedding.
 
     python bench/search_latency.py [--sizes 10000,100000] [--queries 300] [--baseline-queries 20]
+        [--modes hybrid,dense,bm25] [--work DIR] [--raw]
+
+Side by side with an older commit: build that commit's index with its own
+copy of this script, then time both with this one (`--work` names the index
+folder; an index whose count matches is reused, so nothing is rebuilt), in
+alternating runs. `--raw` keeps every query's time, so the queries with
+identifiers or names (which read payloads) can be timed apart.
 """
 
 from __future__ import annotations
@@ -104,12 +111,15 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--baseline-queries", type=int, default=20)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--modes", default="hybrid,dense,bm25")
+    ap.add_argument("--work", type=Path, default=RESULTS / "latency-index")
+    ap.add_argument("--raw", action="store_true", help="keep each query and its time in the report")
     ap.add_argument("--out", type=Path, default=RESULTS / "search_latency.json")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     pool = chunks(max(sizes))
     report = {"sizes": {}}
-    work = RESULTS / "latency-index"
+    work = args.work
     for size in sizes:
         records = pool[:size]
         print(f"== {size} chunks", file=sys.stderr)
@@ -122,8 +132,12 @@ def main() -> int:
         for mode in ("hybrid", "dense", "bm25"):
             qs = queries(args.queries + 1, offset=offset)
             offset += args.queries + 1  # fresh questions per mode: no query-cache hits
+            if mode not in args.modes.split(","):
+                continue
             ms = time_calls(lambda q: kb.search(q, top_k=10, mode=mode), qs)
             row[mode] = {"p50_ms": round(median(ms), 2), "p99_ms": round(pct(ms, 99), 2), "n": len(ms)}
+            if args.raw:
+                row[mode]["raw"] = list(zip(qs[1:], [round(m, 3) for m in ms]))  # type: ignore[index]
             print(f"  zhiku {mode:6s} p50 {median(ms):6.2f} ms  p99 {pct(ms, 99):6.2f} ms", file=sys.stderr)
         if not args.no_baseline:
             qs = queries(args.baseline_queries + 1, offset=offset)

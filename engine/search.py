@@ -11,9 +11,10 @@ checked; `Searcher.run`:
 4. applies the ranking rules (`engine/ranking.py`): phrases, title boost, the
    optional reranker, the exact-match guarantee, the cross-lingual slot;
 5. reads payloads once, for the hits it returns. Legs skip payloads unless
-   the query has quoted phrases (every candidate must be checked); for
-   identifiers and names, a BM25 probe of those terms alone names the few
-   chunks that can hold them, and only those are read (`_exact_candidates`).
+   the query has quoted phrases (every candidate must be checked). For
+   identifiers and names the head is checked first; unless two of its
+   documents already hold them, a BM25 probe of those terms alone names the
+   few chunks that can, and only those are read (`_exact_candidates`).
 """
 
 from __future__ import annotations
@@ -51,10 +52,11 @@ CROSS_POOL = 10
 CROSS_SLOTS = (2, 3)
 # How long the Searcher trusts that a collection has (or lacks) chunks in a language.
 LANGUAGE_TTL_S = 30.0
-# The exact-match probe: how many chunks a BM25 query of the identifier and
-# name terms alone may name, and how many are read at a time. A chunk holding
-# every term outscores most holding some, so holders come first; reading stops
-# once two documents hold them all (no guarantee then).
+# The exact-match probe, run when fewer than two documents in the head hold
+# the query's identifiers and names: how many chunks a BM25 query of those
+# terms alone may name, and how many are read at a time. A chunk holding every
+# term outscores most holding some, so holders come first; reading stops once
+# two documents hold them all (no guarantee then).
 EXACT_PROBE = 32
 EXACT_BATCH = 8
 
@@ -173,8 +175,8 @@ class Searcher:
         ranked = head + ranked[len(head) :]
         # Dense-only search is semantic by request: no literal rule.
         if q.exact and r.mode != "dense":
-            candidates = ranking.keep_phrases(self._exact_candidates(r, q, payloads), payloads, q.phrases)
-            ranked = ranking.promote_exact(ranked, payloads, q.exact, [pid for pid, _ in candidates])
+            candidates = self._exact_candidates(r, q, payloads, [pid for pid, _ in head])
+            ranked = ranking.promote_exact(ranked, payloads, q.exact, candidates)
         across = ranking.keep_phrases([(p.id, p.score) for p in pool], payloads, q.phrases)
         ranked = ranked[: r.top_k]
         for rank, candidate in zip(CROSS_SLOTS, across):
@@ -274,22 +276,24 @@ class Searcher:
         return [(known[i][0], float(scores[i])) for i in order]
 
     def _exact_candidates(
-        self, r: SearchRequest, q: QueryAnalysis, payloads: dict[str, dict[str, Any]]
-    ) -> ranking.Ranked:
-        """The chunks that can hold the query's identifiers and names, best first, read into `payloads`."""
+        self, r: SearchRequest, q: QueryAnalysis, payloads: dict[str, dict[str, Any]], head: list[str]
+    ) -> list[str]:
+        """The read chunks that may hold the query's identifiers and names: the head, then the probe's."""
+        holders = {payloads[pid].get("doc_id") for pid in ranking.holding(head, payloads, q.exact)}
         terms = tokenize(" ".join(q.exact))
-        if not terms:
-            return []
+        # Two documents in the head hold them all: no guarantee, nothing more to read.
+        if len(holders) > 1 or not terms:
+            return head
         probe = self.store.query_sparse(self.collection, encode_query(terms), EXACT_PROBE, r.conditions, False)
-        ids = [p.id for p in probe]
-        docs: set[Any] = set()
-        for start in range(0, len(ids), EXACT_BATCH):
-            batch = ids[start : start + EXACT_BATCH]
+        found = [p.id for p in probe]
+        for start in range(0, len(found), EXACT_BATCH):
+            batch = found[start : start + EXACT_BATCH]
             self._fetch(payloads, batch)
-            docs |= {payloads[pid].get("doc_id") for pid in ranking.holding(batch, payloads, q.exact)}
-            if len(docs) > 1:
+            holders |= {payloads[pid].get("doc_id") for pid in ranking.holding(batch, payloads, q.exact)}
+            if len(holders) > 1:
                 break
-        return [(p.id, p.score) for p in probe if p.id in payloads]
+        read = [pid for pid, _ in ranking.keep_phrases([(pid, 0.0) for pid in found], payloads, q.phrases)]
+        return head + read
 
     def _fetch(self, payloads: dict[str, dict[str, Any]], ids: list[str]) -> None:
         """Read the payloads of `ids` not read yet into `payloads`."""
