@@ -173,8 +173,7 @@ class Searcher:
         if self.reranker is not None:
             head = self._rerank(q.text, head, payloads, timings)
         ranked = head + ranked[len(head) :]
-        # Dense-only search is semantic by request: no literal rule.
-        if q.exact and r.mode != "dense":
+        if q.exact:
             candidates = self._exact_candidates(r, q, payloads, [pid for pid, _ in head])
             ranked = ranking.promote_exact(ranked, payloads, q.exact, candidates)
         across = ranking.keep_phrases([(p.id, p.score) for p in pool], payloads, q.phrases)
@@ -281,8 +280,9 @@ class Searcher:
         """The read chunks that may hold the query's identifiers and names: the head, then the probe's."""
         holders = {payloads[pid].get("doc_id") for pid in ranking.holding(head, payloads, q.exact)}
         terms = tokenize(" ".join(q.exact))
-        # Two documents in the head hold them all: no guarantee, nothing more to read.
-        if len(holders) > 1 or not terms:
+        # Two documents in the head hold them all: no guarantee, nothing more to
+        # read. Dense-only search is semantic by request: it looks no further.
+        if len(holders) > 1 or not terms or r.mode == "dense":
             return head
         probe = self.store.query_sparse(self.collection, encode_query(terms), EXACT_PROBE, r.conditions, False)
         found = [p.id for p in probe]
