@@ -7,11 +7,12 @@ candidates' payloads, and returns a new ranking:
 2. `boost_titles`: a hit whose title holds the query's terms gains a share of
    its score (TITLE_BOOST per all terms matched), so the document about the
    thing asked for beats one that mentions it.
-3. `promote_exact`: when exactly one document among the candidates holds every
-   identifier-like token and name of the query, its chunks holding them go
-   first. The guarantee runs last, after any reranker, so nothing can undo it.
-   The search takes the candidates from a BM25 probe of those terms alone
-   (engine/search.py), so only chunks that can hold them are read.
+3. `exact_holders` + `promote`: when exactly one document among the
+   candidates holds every identifier-like token and name of the query, its
+   chunks holding them go first. The guarantee runs last, after any
+   reranker, so nothing can undo it. The search takes the candidates from
+   the head and a BM25 probe of those terms alone (engine/search.py), so only
+   chunks that can hold them are read.
 """
 
 from __future__ import annotations
@@ -69,24 +70,12 @@ def holding(candidates: Sequence[str], payloads: Payloads, wanted: Sequence[str]
     return [pid for pid in candidates if pid in payloads and holds_all(_text(payloads[pid]), tuple(wanted))]
 
 
-def promote_exact(
-    ranked: Sequence[tuple[str, float]],
-    payloads: Payloads,
-    identifiers: Sequence[str],
-    candidates: Sequence[str] | None = None,
-) -> Ranked:
-    """If one document alone holds every identifier, its matching chunks move to the front.
-
-    `candidates` (default: the ranking's ids) are the chunks that may hold
-    them; one missing from the ranking enters it at the top score.
-    """
-    pool = [pid for pid, _ in ranked] if candidates is None else candidates
-    holders = exact_holders(pool, payloads, identifiers)
+def promote(ranked: Sequence[tuple[str, float]], holders: Sequence[str]) -> Ranked:
+    """`holders` first (those ranked keep their order and score; others take the top score), then the rest."""
     if not holders:
         return list(ranked)
     first, ranked_ids = set(holders), {pid for pid, _ in ranked}
     top = ranked[0][1] if ranked else 0.0
-    # Holders already ranked keep their order; the others follow them.
     return (
         [kv for kv in ranked if kv[0] in first]
         + [(pid, top) for pid in holders if pid not in ranked_ids]

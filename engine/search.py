@@ -14,7 +14,7 @@ checked; `Searcher.run`:
    the query has quoted phrases (every candidate must be checked). For
    identifiers and names the head is checked first; unless two of its
    documents already hold them, a BM25 probe of those terms alone names the
-   few chunks that can, and only those are read (`_exact_candidates`).
+   few chunks that can, and only those are read (`_exact_holders`).
 """
 
 from __future__ import annotations
@@ -174,8 +174,7 @@ class Searcher:
             head = self._rerank(q.text, head, payloads, timings)
         ranked = head + ranked[len(head) :]
         if q.exact:
-            candidates = self._exact_candidates(r, q, payloads, [pid for pid, _ in head])
-            ranked = ranking.promote_exact(ranked, payloads, q.exact, candidates)
+            ranked = ranking.promote(ranked, self._exact_holders(r, q, payloads, [pid for pid, _ in head]))
         across = ranking.keep_phrases([(p.id, p.score) for p in pool], payloads, q.phrases)
         ranked = ranked[: r.top_k]
         for rank, candidate in zip(CROSS_SLOTS, across):
@@ -274,26 +273,30 @@ class Searcher:
         timings["rerank_ms"] = (time.perf_counter() - t) * 1000
         return [(known[i][0], float(scores[i])) for i in order]
 
-    def _exact_candidates(
+    def _exact_holders(
         self, r: SearchRequest, q: QueryAnalysis, payloads: dict[str, dict[str, Any]], head: list[str]
     ) -> list[str]:
-        """The read chunks that may hold the query's identifiers and names: the head, then the probe's."""
-        holders = {payloads[pid].get("doc_id") for pid in ranking.holding(head, payloads, q.exact)}
+        """The chunks holding the query's identifiers and names, if one document alone holds them; else []."""
+        holders = ranking.holding(head, payloads, q.exact)
+        docs = {payloads[pid].get("doc_id") for pid in holders}
         terms = tokenize(" ".join(q.exact))
         # Two documents in the head hold them all: no guarantee, nothing more to
         # read. Dense-only search is semantic by request: it looks no further.
-        if len(holders) > 1 or not terms or r.mode == "dense":
-            return head
+        if len(docs) > 1 or not terms or r.mode == "dense":
+            return holders if len(docs) == 1 else []
         probe = self.store.query_sparse(self.collection, encode_query(terms), EXACT_PROBE, r.conditions, False)
-        found = [p.id for p in probe]
+        seen = set(head)
+        found = [p.id for p in probe if p.id not in seen]
         for start in range(0, len(found), EXACT_BATCH):
             batch = found[start : start + EXACT_BATCH]
             self._fetch(payloads, batch)
-            holders |= {payloads[pid].get("doc_id") for pid in ranking.holding(batch, payloads, q.exact)}
-            if len(holders) > 1:
-                break
-        read = [pid for pid, _ in ranking.keep_phrases([(pid, 0.0) for pid in found], payloads, q.phrases)]
-        return head + read
+            more = ranking.keep_phrases([(pid, 0.0) for pid in ranking.holding(batch, payloads, q.exact)],
+                                        payloads, q.phrases)
+            holders += [pid for pid, _ in more]
+            docs |= {payloads[pid].get("doc_id") for pid, _ in more}
+            if len(docs) > 1:
+                return []
+        return holders
 
     def _fetch(self, payloads: dict[str, dict[str, Any]], ids: list[str]) -> None:
         """Read the payloads of `ids` not read yet into `payloads`."""

@@ -120,7 +120,7 @@ def _payloads(**texts: str) -> dict[str, dict[str, str]]:
 def test_the_one_document_holding_the_identifier_ranks_first() -> None:
     payloads = _payloads(a="code QX003ZR", b="long text ... code QX000ZR ...", c="code QX000ZK")
     ranked = [("a", 0.9), ("c", 0.8), ("b", 0.2)]
-    assert [pid for pid, _ in ranking.promote_exact(ranked, payloads, ("qx000zr",))] == ["b", "a", "c"]
+    assert [pid for pid, _ in ranking.promote(ranked, ranking.exact_holders([pid for pid, _ in ranked], payloads, ("qx000zr",)))] == ["b", "a", "c"]
 
 
 @pytest.mark.parametrize(
@@ -140,16 +140,16 @@ def test_exact_match_only_when_one_document_alone_holds_the_identifiers(
     payloads = _payloads(**texts)
     order = {"c": 0, "a_2": 0, "a": 1, "a_1": 1, "b": 2}
     ranked = sorted(((pid, 1.0 - order[pid] / 10) for pid in texts), key=lambda kv: -kv[1])
-    assert [pid for pid, _ in ranking.promote_exact(ranked, payloads, ("qx000zr",))] == expected
+    assert [pid for pid, _ in ranking.promote(ranked, ranking.exact_holders([pid for pid, _ in ranked], payloads, ("qx000zr",)))] == expected
 
 
 def test_a_holder_outside_the_ranking_enters_it_first() -> None:
     payloads = _payloads(a="code QX003ZR", b="code QX000ZK", z="long text ... code QX000ZR ...")
     ranked = [("a", 0.9), ("b", 0.8)]
-    promoted = ranking.promote_exact(ranked, payloads, ("qx000zr",), candidates=["z", "a"])
+    promoted = ranking.promote(ranked, ranking.exact_holders(["z", "a"], payloads, ("qx000zr",)))
     assert promoted == [("z", 0.9), ("a", 0.9), ("b", 0.8)]
     # A candidate that was not read cannot be checked, so it is never promoted.
-    assert ranking.promote_exact(ranked, payloads, ("qx000zr",), candidates=["unread"]) == ranked
+    assert ranking.promote(ranked, ranking.exact_holders(["unread"], payloads, ("qx000zr",))) == ranked
 
 
 def test_phrases_drop_hits_without_them_and_unknown_ids() -> None:
