@@ -13,8 +13,9 @@ checked; `Searcher.run`:
 5. reads payloads once, for the hits it returns. Legs skip payloads unless
    the query has quoted phrases (every candidate must be checked). For
    identifiers and names the head is checked first; unless two of its
-   documents already hold them, a BM25 probe of those terms alone names the
-   few chunks that can, and only those are read (`_exact_holders`).
+   documents already hold them or its holders already lead it, a BM25 probe
+   of those terms alone names the few chunks that can, and only those are
+   read (`_exact_holders`).
 """
 
 from __future__ import annotations
@@ -280,9 +281,11 @@ class Searcher:
         holders = ranking.holding(head, payloads, q.exact)
         docs = {payloads[pid].get("doc_id") for pid in holders}
         terms = tokenize(" ".join(q.exact))
-        # Two documents in the head hold them all: no guarantee, nothing more to
-        # read. Dense-only search is semantic by request: it looks no further.
-        if len(docs) > 1 or not terms or r.mode == "dense":
+        # Nothing more to read when two documents in the head hold them all (no
+        # guarantee), or when the head's holders already lead it (nothing to
+        # move). Dense-only search is semantic by request: it looks no further.
+        leading = bool(holders) and holders == head[: len(holders)]
+        if len(docs) > 1 or leading or not terms or r.mode == "dense":
             return holders if len(docs) == 1 else []
         probe = self.store.query_sparse(self.collection, encode_query(terms), EXACT_PROBE, r.conditions, False)
         seen = set(head)

@@ -198,8 +198,11 @@ def test_identifier_queries_read_only_the_chunks_that_can_hold_them(kb: Knowledg
             return out
 
         setattr(store, name, spy)
-    assert kb.search("archive code QX000ZR", top_k=2)[0].doc_id == "long"
-    # Neither leg reads payloads; the probe's hits (the one chunk holding the
-    # code) and the two hits returned are read, nothing else.
+    # alpha 1.0: dense decides the fusion, so the holder is not on top and the probe runs.
+    assert kb.search("archive code QX000ZR", top_k=2, alpha=1.0)[0].doc_id == "long"
+    # Neither leg reads payloads; the BM25 leg and the probe run without them;
+    # the two hits returned and the probe's one hit (the chunk holding the
+    # code) are read, nothing else.
     assert ("query_dense", False) in reads and reads.count(("query_sparse", False)) == 2
+    assert not any(flag is True for _, flag in reads)
     assert sum(n for name, n in reads if name == "retrieve") <= 3
