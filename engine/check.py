@@ -45,7 +45,7 @@ from zhiku.engine.identity import point_id
 from zhiku.engine.manifest import Manifest
 from zhiku.engine.settings import Settings
 from zhiku.engine.stores.base import VectorStore
-from zhiku.engine.tokenize import TOKENIZER_VERSION, tokenize
+from zhiku.engine.tokenize import tokenizer
 from zhiku.engine.types import Point, SparseVector
 from zhiku.engine.writes import collection_lock
 
@@ -180,12 +180,12 @@ def _check_manifest(store: VectorStore, collection: str, settings: Settings, rep
             Kind.MANIFEST, f"BM25 avgdl is a running mean, not fixed; fix it at {manifest.bm25.avgdl:.3f}",
             manifest=manifest.to_dict(),
         ))
-    if manifest.tokenizer != TOKENIZER_VERSION:
-        report.problems.append(Problem(
-            Kind.MANIFEST, f"built with tokenizer {manifest.tokenizer!r}, this zhiku has {TOKENIZER_VERSION!r}: "
-            "re-ingest into a new collection",
-        ))
-    return manifest
+    try:
+        tokenizer(manifest.tokenizer)
+    except ConfigError as exc:
+        report.problems.append(Problem(Kind.MANIFEST, str(exc)))
+        return None
+    return manifest  # an older tokenizer this zhiku still reads is fine; `zhiku reindex` upgrades it
 
 
 def _check_points(
@@ -248,7 +248,7 @@ def _check_dense(point: Point, dim: int, doc_id: str, report: CheckReport) -> No
 def _check_sparse(point: Point, manifest: Manifest, doc_id: str, report: CheckReport) -> None:
     p = point.payload
     title, text = str(p.get("title") or ""), str(p.get("text") or "")
-    bm25 = manifest.bm25
+    bm25, tokenize = manifest.bm25, tokenizer(manifest.tokenizer)
     expected = encode_document(tokenize(f"{title}\n{text}" if title else text), bm25.k1, bm25.b, bm25.avgdl)
     if _same_sparse(point.sparse, expected):
         return

@@ -21,6 +21,7 @@ from zhiku.engine.llm.facade import LLMFacade
 from zhiku.engine.llm.rerank import build_reranker
 from zhiku.engine.search import MODES, Searcher, SearchRequest
 from zhiku.engine.settings import Settings, load_settings
+from zhiku.engine.tokenize import tokenizer
 from zhiku.engine.types import Hit
 from zhiku.engine.writes import DocumentWrites, open_manifest
 
@@ -85,9 +86,11 @@ class KnowledgeBase(DocumentWrites, LLMFacade):
         self.embedder = engine.embedder_for(name, collection, built and built.get("embedder"))
         r = self.settings.retrieval
         reranker = build_reranker(r.rerank, r.rerank_model, self.settings.llm.threads)
-        self.searcher = Searcher(self.store, self.embedder, collection, engine.leg_pool, reranker)
         self._closed = False
         self.manifest = open_manifest(self.store, collection, self.settings, self.embedder)
+        self.searcher = Searcher(
+            self.store, self.embedder, collection, engine.leg_pool, tokenizer(self.manifest.tokenizer), reranker
+        )
         # Open the collection now: an embedded store locks it here, so a second
         # process fails at open with StoreLocked, not on its first query.
         self.store.count(collection)

@@ -23,7 +23,7 @@ from zhiku.engine.embedders.base import Embedder
 from zhiku.engine.errors import ConfigError, ManifestMismatch
 from zhiku.engine.settings import Settings
 from zhiku.engine.stores.base import VectorStore
-from zhiku.engine.tokenize import TOKENIZER_VERSION
+from zhiku.engine.tokenize import TOKENIZER_VERSION, tokenizer
 
 FORMAT = 2
 
@@ -123,8 +123,7 @@ class Manifest(BaseModel):
                 built=built,
                 configured=embedder.describe(),
             )
-        if self.tokenizer != TOKENIZER_VERSION:
-            raise ManifestMismatch(
-                f"collection {name!r} was built with BM25 tokenizer {self.tokenizer!r}; "
-                f"this zhiku uses {TOKENIZER_VERSION!r}; re-ingest the collection",
-            )
+        try:
+            tokenizer(self.tokenizer)
+        except ConfigError as exc:
+            raise ManifestMismatch(f"collection {name!r}: {exc}") from None

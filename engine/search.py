@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from zhiku.engine import ranking
 from zhiku.engine.adaptive import dense_weight
@@ -36,7 +36,7 @@ from zhiku.engine.llm.rerank import Reranker
 from zhiku.engine.query import QueryAnalysis, analyse
 from zhiku.engine.settings import RetrievalSettings
 from zhiku.engine.stores.base import BatchedLegs, VectorStore
-from zhiku.engine.tokenize import tokenize
+from zhiku.engine.tokenize import tokenize as current_tokenize
 from zhiku.engine.types import Hit, ScoredPoint
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -141,11 +141,14 @@ class Searcher:
         embedder: Embedder,
         collection: str,
         leg_pool: Executor,
+        tokenize: Callable[[str], list[str]] = current_tokenize,
         reranker: Reranker | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.collection = collection
+        # BM25 terms as the collection's manifest says it was built.
+        self.tokenize = tokenize
         # Runs the dense leg of a hybrid search beside the BM25 leg.
         self.leg_pool = leg_pool
         # A remote store takes both legs in one request: one round trip.
@@ -170,7 +173,7 @@ class Searcher:
         # Title boost and reranker see the head of the ranking, with its payloads.
         head = ranked[: max(r.top_k, r.rerank_window if self.reranker else r.top_k)]
         self._fetch(payloads, [pid for pid, _ in head])
-        head = ranking.boost_titles(head, payloads, tokenize(q.text), tokenize, r.title_boost)
+        head = ranking.boost_titles(head, payloads, self.tokenize(q.text), self.tokenize, r.title_boost)
         if self.reranker is not None:
             head = self._rerank(q.text, head, payloads, timings)
         ranked = head + ranked[len(head) :]
@@ -220,7 +223,7 @@ class Searcher:
 
         def bm25_leg() -> None:
             t2 = time.perf_counter()
-            terms = tokenize(q.text)
+            terms = self.tokenize(q.text)
             if terms:
                 legs["bm25"] = self.store.query_sparse(
                     self.collection, encode_query(terms), limit, r.conditions, bm25_payload
@@ -247,7 +250,7 @@ class Searcher:
         vector = self.embedder.embed_query(q.text)
         t1 = time.perf_counter()
         timings["embed_ms"] = (t1 - t0) * 1000
-        terms = tokenize(q.text)
+        terms = self.tokenize(q.text)
         sparse = encode_query(terms) if terms else None
         legs["dense"], legs["bm25"] = self.store.query_legs(  # type: ignore[attr-defined]
             self.collection, vector, sparse, limit, conditions, with_payload
@@ -280,7 +283,7 @@ class Searcher:
         """The chunks holding the query's identifiers and names, if one document alone holds them; else []."""
         holders = ranking.holding(head, payloads, q.exact)
         docs = {payloads[pid].get("doc_id") for pid in holders}
-        terms = tokenize(" ".join(q.exact))
+        terms = self.tokenize(" ".join(q.exact))
         # Nothing more to read when two documents in the head hold them all (no
         # guarantee), or when the head's holders already lead it (nothing to
         # move). Dense-only search is semantic by request: it looks no further.

@@ -1,7 +1,19 @@
 """Bilingual lexical tokenizer for BM25: jieba for CJK runs, stemmed words for Latin.
 
-Changing anything here changes which term ids documents get, so bump
-TOKENIZER_VERSION; the collection manifest records it and refuses a mismatch.
+Changing anything here changes which term ids documents get, so add a
+version: the collection manifest records the version a collection was built
+with, and its writes, searches and `zhiku check` keep using that one (see
+`tokenizer`). New collections get TOKENIZER_VERSION; `zhiku reindex` moves an
+old collection to it.
+
+Versions:
+- `zhiku-bm25-v1`: jieba guessed unseen words with its HMM. In running text
+  that glues an unknown name to the character after it (`周勇伟以…` is one
+  token) but not in a short question (`周勇伟`, `是谁`), so the name in the
+  question never matched the document.
+- `zhiku-bm25-v2` (current): no guessing. An unknown word falls apart into
+  dictionary words and single characters, the same way in documents and
+  questions. Measured in docs/architecture.md ("Exact identifiers and names").
 """
 
 from __future__ import annotations
@@ -10,9 +22,15 @@ import logging
 import re
 import threading
 import unicodedata
-from functools import lru_cache
+from functools import lru_cache, partial
+from typing import Callable
 
-TOKENIZER_VERSION = "zhiku-bm25-v1"
+from zhiku.engine.errors import ConfigError
+
+TOKENIZER_VERSION = "zhiku-bm25-v2"
+# Each version this zhiku reads, and whether jieba guesses unseen words (HMM).
+_GUESS_NEW_WORDS = {"zhiku-bm25-v1": True, "zhiku-bm25-v2": False}
+TOKENIZER_VERSIONS = tuple(_GUESS_NEW_WORDS)
 
 # CJK ideographs (incl. ext. A and compatibility) form runs handed to jieba.
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -60,20 +78,31 @@ def _stem(word: str) -> str:
     return _stemmer().stemWord(word)
 
 
-def _cjk_tokens(run: str) -> list[str]:
+def _cjk_tokens(run: str, guess: bool) -> list[str]:
     # Search mode adds the sub-words of long words, so "中华人民共和国" also
     # matches a query for "共和国"; single characters stay only if not stop words.
-    return [t for t in _jieba().cut_for_search(run) if t.strip() and t not in CHINESE_STOP]
+    return [t for t in _jieba().cut_for_search(run, HMM=guess) if t.strip() and t not in CHINESE_STOP]
 
 
-def tokenize(text: str) -> list[str]:
+def tokenizer(version: str) -> Callable[[str], list[str]]:
+    """`tokenize` as a collection built with `version` needs it; ConfigError for a version this zhiku lacks."""
+    if version not in _GUESS_NEW_WORDS:
+        raise ConfigError(
+            f"BM25 tokenizer {version!r} is unknown to this zhiku (it reads {', '.join(TOKENIZER_VERSIONS)}); "
+            "upgrade zhiku or re-ingest the collection"
+        )
+    return partial(tokenize, version=version)
+
+
+def tokenize(text: str, version: str = TOKENIZER_VERSION) -> list[str]:
     """Split text into BM25 terms: CJK words via jieba, Latin words lower-cased and stemmed."""
+    guess = _GUESS_NEW_WORDS[version]
     text = unicodedata.normalize("NFKC", text)
     tokens: list[str] = []
     for match in _SPLIT.finditer(text):
         cjk, word = match.groups()
         if cjk:
-            tokens.extend(_cjk_tokens(cjk))
+            tokens.extend(_cjk_tokens(cjk, guess))
             continue
         word = word.lower().replace("’", "'")
         word = word.split("'")[0] if word.endswith(("'s", "'t")) else word

@@ -32,7 +32,7 @@ from zhiku.engine.settings import Settings
 from zhiku.engine.stores import ensure_collection
 from zhiku.engine.stores.base import CollectionSpec, VectorStore
 from zhiku.engine.textsplit import split_text
-from zhiku.engine.tokenize import tokenize
+from zhiku.engine.tokenize import tokenizer
 from zhiku.engine.types import Chunk, Point
 
 _LOCKS: "weakref.WeakKeyDictionary[Any, dict[str, WriterLock]]" = weakref.WeakKeyDictionary()
@@ -127,7 +127,7 @@ class WriteSession:
         texts = [indexed_text(c) for c in chunks]
         if dense is None:
             dense = self.embedder.embed_documents(texts)
-        bm25 = self.manifest.bm25
+        bm25, tokenize = self.manifest.bm25, tokenizer(self.manifest.tokenizer)
         return [
             Point(point_id(c.chunk_id), dense[i], encode_document(tokenize(t), bm25.k1, bm25.b, bm25.avgdl), c.payload())
             for i, (c, t) in enumerate(zip(chunks, texts))

@@ -171,3 +171,35 @@ def test_llm_abilities_through_the_knowledge_base(tmp_path: Path) -> None:
         assert kb.ask("Who won the 1930 football world cup?").refused
         assert asyncio.run(kb.aask("What do cats hunt at night?")).citations[0].doc_id == "cat"
         assert kb.llm is kb.llm  # one service, one model, per knowledge base
+
+
+NAME_DOC = "周勇伟以优异成绩毕业于北京大学，后来成为一名工程师。"
+OTHER_DOC = "周勇以优异成绩毕业于清华大学，后来成为一名教师。"
+
+
+def test_an_unknown_chinese_name_in_a_question_matches_the_document(tmp_path: Path) -> None:
+    # Tokenizer v1 let jieba guess new words, gluing the unknown name to the next
+    # character in the document ("周勇伟以") but not in the question, so BM25
+    # found nothing for "周勇伟是谁". New collections use v2 (no guessing).
+    with KnowledgeBase(tmp_path, "t", embed__backend="fake") as kb:
+        kb.add_texts([NAME_DOC, OTHER_DOC], ids=["zyw", "zy"])
+        assert top(kb, "周勇伟是谁", mode="bm25")[0] == "zyw"
+        assert kb.manifest.tokenizer == "zhiku-bm25-v2"
+
+
+def test_a_collection_keeps_the_tokenizer_it_was_built_with(tmp_path: Path) -> None:
+    from zhiku.engine.check import check_collection
+
+    with KnowledgeBase(tmp_path, "t", embed__backend="fake") as kb:
+        raw = kb.manifest.to_dict()
+        kb.store.write_manifest(kb.collection, {**raw, "tokenizer": "zhiku-bm25-v1"})
+    with KnowledgeBase(tmp_path, "t", embed__backend="fake") as kb:
+        assert kb.manifest.tokenizer == "zhiku-bm25-v1"
+        kb.add_texts([NAME_DOC, OTHER_DOC], ids=["zyw", "zy"])
+        # Written and searched with v1's terms, so old collections rank as before.
+        assert top(kb, "周勇伟以", mode="bm25") == ["zyw"]
+        assert top(kb, "周勇伟是谁", mode="bm25") == []
+        assert check_collection(kb.store, kb.collection, kb.settings).problems == []
+        kb.store.write_manifest(kb.collection, {**raw, "tokenizer": "zhiku-bm25-v9"})
+    with pytest.raises(ManifestMismatch, match="zhiku-bm25-v9"):
+        KnowledgeBase(tmp_path, "t", embed__backend="fake")
