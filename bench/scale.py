@@ -12,7 +12,11 @@ optimize seconds; hybrid p50/p99 of `KnowledgeBase.search` (query embedding
 included) and of the store legs alone; recall@10 of the HNSW dense leg against
 exact (numpy) search over the same vectors (by score: see recall_at_10).
 
-    python bench/scale.py [--chunks 1000000] [--queries 200] [--batch 4096] [--keep]
+Then the same searches and recall again for each search-time HNSW beam width
+in `--ef` (the `store.hnsw_ef` setting; 0 is Qdrant's default, the index's
+ef_construct), so the table shows what recall each costs.
+
+    python bench/scale.py [--chunks 1000000] [--queries 200] [--batch 4096] [--ef 0,64,128,256] [--keep]
 """
 
 from __future__ import annotations
@@ -107,12 +111,25 @@ def recall_at_10(kb: KnowledgeBase, matrix: np.ndarray, qvecs: np.ndarray) -> tu
     return by_score / n, by_id / n
 
 
+def timed_searches(kb: KnowledgeBase, qs: list[str]) -> tuple[list[float], list[dict]]:
+    """Wall milliseconds of each hybrid search (query embedding included) and its stage timings."""
+    kb.embedder.clear_cache()  # each sweep embeds its queries with the model again
+    totals, legs = [], []
+    for q in qs:
+        t = time.perf_counter()
+        _, timings = kb.search_debug(q, top_k=10, mode="hybrid")
+        totals.append((time.perf_counter() - t) * 1000)
+        legs.append(timings)
+    return totals, legs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--work", type=Path, default=RESULTS / "scale-index")
+    ap.add_argument("--ef", default="0,64,128,256", help="search-time HNSW beam widths to sweep (0: default)")
     ap.add_argument("--keep", action="store_true", help="Keep the built index.")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -139,16 +156,24 @@ def main() -> int:
     rss_opt = rss_mb()
     print(f"  build {build_s:.0f}s, optimize {optimize_s:.0f}s, RSS {rss_opt:.0f} MiB", file=sys.stderr)
 
-    hybrid, legs = [], []
     kb.search(qs[0], top_k=10, mode="hybrid")  # warm-up outside the measurement
-    for q in qs[1:]:
-        t = time.perf_counter()
-        _, timings = kb.search_debug(q, top_k=10, mode="hybrid")
-        hybrid.append((time.perf_counter() - t) * 1000)
-        legs.append(timings)
-    # The legs overlap in hybrid mode, so "without the query embedding" is total minus embed.
-    store_ms = [t["total_ms"] - t.get("embed_ms", 0.0) for t in legs]
-    recall, recall_by_id = recall_at_10(kb, matrix, qvecs[1:])
+    sweep = []
+    for ef in [int(x) for x in args.ef.split(",") if x.strip()]:
+        kb.store.settings = kb.store.settings.model_copy(update={"hnsw_ef": ef or None})
+        hybrid, legs = timed_searches(kb, qs[1:])
+        recall, recall_by_id = recall_at_10(kb, matrix, qvecs[1:])
+        row = {
+            "hnsw_ef": ef or "default",
+            "hybrid_ms": {"p50": round(median(hybrid), 2), "p99": round(pct(hybrid, 99), 2), "n": len(hybrid)},
+            # The legs overlap in hybrid mode, so "without the query embedding" is total minus embed.
+            "search_without_embed_ms_p50": round(median(t["total_ms"] - t.get("embed_ms", 0.0) for t in legs), 2),
+            "hybrid_stage_ms_p50": {k: round(median(t[k] for t in legs), 2) for k in legs[0]},
+            "dense_recall_at_10_vs_exact": round(recall, 4),
+            "dense_recall_at_10_by_id": round(recall_by_id, 4),
+        }
+        print(f"  ef {row['hnsw_ef']}: recall@10 {recall:.4f}, hybrid p50 {row['hybrid_ms']['p50']} ms",
+              file=sys.stderr)
+        sweep.append(row)
     distinct = len(np.unique(matrix[: min(n, 200_000)].round(5), axis=0)) / min(n, 200_000)
     store_mb = rss_opt - rss0 - matrix_mb
     report = {
@@ -159,11 +184,7 @@ def main() -> int:
                    "bench_matrix": round(matrix_mb)},
         "store_rss_mb_per_million": round(store_mb * 1_000_000 / n),
         "disk_mb_per_million": round(dir_mb(args.work) * 1_000_000 / n),
-        "hybrid_ms": {"p50": round(median(hybrid), 2), "p99": round(pct(hybrid, 99), 2), "n": len(hybrid)},
-        "hybrid_stage_ms_p50": {k: round(median(t[k] for t in legs), 2) for k in legs[0]},
-        "search_without_embed_ms_p50": round(median(store_ms), 2),
-        "dense_recall_at_10_vs_exact": round(recall, 4),
-        "dense_recall_at_10_by_id": round(recall_by_id, 4),
+        "by_hnsw_ef": sweep,
         "distinct_vectors_fraction": round(distinct, 3),
     }
     kb.close()
