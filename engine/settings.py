@@ -58,6 +58,10 @@ class StoreSettings(BaseModel):
     # Points per write batch.
     upsert_batch: int = Field(256, ge=1, le=100_000)
     search_threads: int = Field(1, ge=0, le=256)
+    # HNSW beam width of the dense leg at search time: higher finds more of the
+    # exact nearest neighbours and costs more per query. None leaves Qdrant's
+    # default (the index's ef_construct, 100). bench/scale.py measures the trade.
+    hnsw_ef: int | None = Field(None, ge=1, le=65_536)
     # `server` only: how a new collection is laid out over a Qdrant cluster.
     # None leaves Qdrant's default (one shard per node, one copy, one ack).
     shard_number: int | None = Field(None, ge=1, le=1024)

@@ -143,6 +143,22 @@ class StoreConformance:
         assert all(type(h.score) is float and type(h.payload) is dict for h in hits)
         assert hits[0].payload["doc_id"] == "doc-1"
 
+    def test_search_time_hnsw_ef_reaches_the_engine(self, tmp_path: Path) -> None:
+        # store.hnsw_ef goes into each engine's own SearchParams on every dense
+        # query (alone and in the one-round-trip hybrid); the engine accepts it
+        # and ranks as before. bench/scale.py measures its effect on recall.
+        store = self.make_store(tmp_path, hnsw_ef=8)
+        try:
+            store.create_collection(CollectionSpec(C, DIM))
+            store.upsert(C, [point(i, dense=unit(0, t)) for i, t in enumerate([0.9, 0.1, 0.5])])
+            store.optimize(C)
+            assert [h.id for h in store.query_dense(C, unit(0), limit=2)] == [pid(1), pid(2)]
+            if hasattr(store, "query_legs"):
+                dense, _ = store.query_legs(C, unit(0), None, 2)
+                assert [h.id for h in dense] == [pid(1), pid(2)]
+        finally:
+            store.close()
+
     def test_dense_is_cosine(self, store: VectorStore) -> None:
         store.create_collection(CollectionSpec(C, DIM))
         store.upsert(C, [point(0, dense=unit(0) * 7.0)])

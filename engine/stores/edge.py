@@ -225,7 +225,9 @@ class EdgeStore:
     ) -> list[ScoredPoint]:
         held = self._get(name)
         query = qe.Query.Nearest(dense_list(vector, held.dim), using=DENSE)
-        return self._query(held, query, limit, conditions, None, with_payload)
+        ef = self.settings.hnsw_ef
+        params = qe.SearchParams(hnsw_ef=ef) if ef else None
+        return self._query(held, query, limit, conditions, params, with_payload)
 
     def query_sparse(
         self, name: str, vector: SparseVector, limit: int, conditions: Sequence[Condition] = (),

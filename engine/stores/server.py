@@ -228,7 +228,8 @@ class ServerStore:
         with_payload: bool = True,
     ) -> list[ScoredPoint]:
         return self._query(
-            name, dense_list(vector, self._dim(name)), DENSE, limit, conditions, None, with_payload
+            name, dense_list(vector, self._dim(name)), DENSE, limit, conditions, self._dense_params(),
+            with_payload,
         )
 
     def query_sparse(
@@ -241,6 +242,10 @@ class ServerStore:
             return []
         query = models.SparseVector(indices=indices, values=values)
         return self._query(name, query, SPARSE, limit, conditions, _LIVE_IDF, with_payload)
+
+    def _dense_params(self) -> models.SearchParams | None:
+        ef = self.settings.hnsw_ef
+        return models.SearchParams(hnsw_ef=ef) if ef else None
 
     def query_legs(
         self, name: str, dense: np.ndarray, sparse: SparseVector | None, limit: int,
@@ -257,7 +262,7 @@ class ServerStore:
         legs = [
             models.QueryRequest(
                 query=dense_list(dense, self._dim(name)), using=DENSE, limit=check_limit(limit),
-                filter=filt, with_payload=with_payload, with_vector=False,
+                filter=filt, params=self._dense_params(), with_payload=with_payload, with_vector=False,
             )
         ]
         indices, values = sparse_lists(sparse) if sparse is not None else ([], [])
