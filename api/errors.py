@@ -30,6 +30,7 @@ from zhiku.engine.errors import (
     ZhikuError,
 )
 from zhiku.engine.llm.cancel import Cancelled
+from zhiku.ingest.pool import PoolBroken
 
 log = logging.getLogger("zhiku.api")
 
@@ -82,6 +83,7 @@ STATUS: dict[type[ZhikuError], int] = {
     ModelUnavailable: 503,
     Timeout: 503,
     Cancelled: 503,
+    PoolBroken: 503,
     ConfigError: 500,
 }
 

@@ -52,9 +52,12 @@ _WATCHDOG_S = 1.0
 
 
 class PoolBroken(ZhikuError):
-    """Parse workers cannot start at all, so no file could be parsed."""
+    """Parse workers cannot start at all, so no file could be parsed (the server: 503, retry later)."""
 
     code = "pool_broken"
+    # Workers fail to start for passing reasons (memory, process limits) as
+    # well as lasting ones; a client retrying after this long finds out which.
+    retry_after_s = 30.0
 
 
 def _die_with_parent(parent_pid: int, with_thread: bool = True) -> None:

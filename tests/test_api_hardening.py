@@ -443,3 +443,19 @@ def test_creating_a_collection_needs_admin_on_every_route(tmp_path):
         assert "fresh" not in [c["name"] for c in client.get("/collections", headers=_bearer(admin)).json()["collections"]]
         assert client.post("/documents", json=doc, headers=_bearer(admin)).status_code == 201
         assert client.post("/documents", json=doc, headers=_bearer(writer)).status_code == 201  # it exists now
+
+
+def test_a_broken_parse_pool_is_a_503_to_retry_not_a_500(tmp_path, monkeypatch):
+    import zhiku.ingest.pipeline as pipeline
+    from zhiku.ingest.pool import PoolBroken
+
+    def broken(kb, paths, options):  # type: ignore[no-untyped-def]
+        raise PoolBroken("parse workers cannot start (exit code 1, 3 tries); no file was parsed", exit_code=1)
+
+    monkeypatch.setattr(pipeline, "ingest_paths", broken)
+    with api_client(fake_settings(tmp_path), seed=False) as client:
+        r = client.post("/documents", files=[("files", ("a.txt", b"some text", "text/plain"))], data={"collection": "c"})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "pool_broken"
+    assert "cannot start" in r.json()["error"]["message"]
+    assert int(r.headers["Retry-After"]) >= 1
