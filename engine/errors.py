@@ -32,6 +32,18 @@ class AlreadyExists(ZhikuError):
     code = "already_exists"
 
 
+class VersionRetired(ZhikuError):
+    """A write reached a collection version a re-index has switched away from.
+
+    Raised when the write takes the version's writer lock, before it writes
+    anything: the caller writes again through the live version
+    (`KnowledgeBase.live()`), which the knowledge base's own methods do.
+    """
+
+    code = "version_retired"
+    retry_after_s = 1.0
+
+
 class InvalidRequest(ZhikuError):
     """The caller asked for something malformed (bad filter, bad mode...)."""
 

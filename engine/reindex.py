@@ -25,18 +25,24 @@ no such window.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from zhiku.engine.embedders import build_embedder
 from zhiku.engine.engine import ALIAS_RECHECK_S, Engine
 from zhiku.engine.errors import AlreadyExists, InvalidRequest
-from zhiku.engine.filters import Match, MatchAny
+from zhiku.engine.filters import Match
+from zhiku.engine.identity import DocState
 from zhiku.engine.settings import EmbedSettings
 from zhiku.engine.stores.base import CollectionSpec, VectorStore, version_name, version_of
+from zhiku.engine.stores.edge import EdgeStore
 from zhiku.engine.types import Chunk
+from zhiku.engine.writes import WriteSession, collection_lock
 
 if TYPE_CHECKING:
     from zhiku.engine.kb import KnowledgeBase
@@ -48,6 +54,18 @@ COPY_BATCH = 256
 # Wait this long before dropping old versions, so replicas that cached the old
 # alias target (they re-check every ALIAS_RECHECK_S) have moved on.
 DROP_GRACE_S = ALIAS_RECHECK_S + 1.0
+# After the switch, watch the old version for writes of other processes this
+# long after the last one seen: longer than a replica trusts its cached alias
+# (ALIAS_RECHECK_S) plus a write it began just before re-checking.
+FOLLOW_S = ALIAS_RECHECK_S + 2.0
+# ...but never longer than this (a process that never re-resolves the alias).
+FOLLOW_MAX_S = 60.0
+# One look at the old version's first chunks per this many seconds while following.
+FOLLOW_POLL_S = 0.25
+
+log = logging.getLogger("zhiku.reindex")
+_RUNNING: set[tuple[int, str]] = set()  # (id of the store, collection) re-indexing in this process
+_RUNNING_GUARD = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -62,6 +80,23 @@ class ReindexResult:
     caught_up: int
     seconds: float
     dropped: list[str] = field(default_factory=list)
+    followed: int = 0  # documents other processes wrote to the old version after the switch, carried over
+    discarded: list[str] = field(default_factory=list)  # versions a killed re-index left unfinished
+
+
+@contextmanager
+def _one_at_a_time(store: VectorStore, collection: str) -> Iterator[None]:
+    """Refuse a second re-index of a collection in this process (it would discard the first one's build)."""
+    key = (id(store), collection)
+    with _RUNNING_GUARD:
+        if key in _RUNNING:
+            raise AlreadyExists(f"a re-index of {collection!r} is already running", collection=collection)
+        _RUNNING.add(key)
+    try:
+        yield
+    finally:
+        with _RUNNING_GUARD:
+            _RUNNING.discard(key)
 
 
 def chunk_from_payload(payload: Mapping[str, Any]) -> Chunk:
@@ -100,8 +135,22 @@ def reindex(
     A new chunk size needs the original files, read by `read_files(kb, roots)`
     (the ingest pipeline; the engine never imports ingest, so callers pass it).
     """
+    with _one_at_a_time(engine.store, collection):
+        return _reindex(engine, collection, embed, chunk_size, drop_old, progress, read_files)
+
+
+def _reindex(
+    engine: Engine,
+    collection: str,
+    embed: EmbedSettings,
+    chunk_size: int | None,
+    drop_old: bool,
+    progress: Progress | None,
+    read_files: ReadFiles | None,
+) -> ReindexResult:
     t0 = time.perf_counter()
     store = engine.store
+    discarded = discard_unfinished(engine, collection)
     old = engine.kb(collection)
     rechunk = chunk_size is not None and chunk_size != old.manifest.chunk.size
     if rechunk and read_files is None:
@@ -109,6 +158,9 @@ def reindex(
     chunk = engine.settings.chunk.model_copy(update={"size": chunk_size} if chunk_size else {})
     settings = engine.settings.model_copy(update={"embed": embed, "chunk": chunk})
     sources = _sources(old) if rechunk else {}
+    if _needs_move(store, collection):
+        _move_behind_alias(engine, collection)
+        old = engine.kb(collection)
     physical = version_name(collection, next_version(store, collection))
     # A private engine on the same store builds the new version with the new model.
     embedder = build_embedder(embed)
@@ -117,29 +169,59 @@ def reindex(
     new = None
     try:
         new = builder.kb(physical, create=True)
+        # mirror: what the new version holds, as the old version's doc -> content hash.
         if rechunk:
+            mirror = _complete(old, None)
             read_files(new, sorted(set(sources.values())))  # type: ignore[misc]
-            caught_up = 0
         else:
             _copy_chunks(old, new, old.store.scroll(old.collection), old.count(), progress)
-            caught_up = _catch_up(old, new)
+            mirror = _complete(new, None)
+        caught_up = _catch_up(old, new, mirror, rechunk)  # most of the build's writes, writers still running
         new.optimize()
-        chunks, documents = new.count(), new.count_documents()
+        with collection_lock(store, old.collection).held():
+            # No writer of this process can touch the old version from here on.
+            caught_up += _catch_up(old, new, mirror, rechunk)
+            new.flush()
+            at_switch = _complete(new, None)
+            _switch(engine, collection, old.collection, physical)
     except BaseException:
-        if new is not None:  # ours, half built and never live: remove it
+        if new is not None and store.resolve(collection) != physical:  # ours, never live: remove it
             store.drop_collection(physical)
         raise
     finally:
         builder.leg_pool.shutdown(wait=True)
-    _switch(engine, collection, old.collection, physical)
+    followed = _follow(old, new, mirror, at_switch, follow_seconds(store), rechunk)
+    chunks, documents = new.count(), new.count_documents()
     dropped: list[str] = []
     if drop_old:
-        time.sleep(DROP_GRACE_S)
+        time.sleep(max(0.0, DROP_GRACE_S - follow_seconds(store)))
         dropped = drop_old_versions(engine, collection)
     return ReindexResult(
         collection, old.collection, physical, chunks, documents, caught_up,
-        round(time.perf_counter() - t0, 3), dropped,
+        round(time.perf_counter() - t0, 3), dropped, followed, discarded,
     )
+
+
+def follow_seconds(store: VectorStore) -> float:
+    """How long a re-index watches the old version after its switch: not at all on the
+    embedded store, whose shards only this process can open, so every writer is ours."""
+    return 0.0 if isinstance(store, EdgeStore) else FOLLOW_S
+
+
+def unfinished_versions(engine: Engine, collection: str) -> list[str]:
+    """Versions of `collection` a re-index began and never switched to: newer than the live one
+    (any version, while the live one is the plain collection), no alias on them."""
+    live = engine.store.resolve(collection)
+    live_n = version_of(live, collection) or 0
+    return [n for n in engine.versions(collection) if (version_of(n, collection) or 0) > live_n]
+
+
+def discard_unfinished(engine: Engine, collection: str) -> list[str]:
+    """Drop what a killed re-index left half built (never live, so nothing is lost)."""
+    dropped = unfinished_versions(engine, collection)
+    for name in dropped:
+        engine.store.drop_collection(name)
+    return dropped
 
 
 def drop_old_versions(engine: Engine, collection: str) -> list[str]:
@@ -200,39 +282,151 @@ def _copy_chunks(
     return done
 
 
-def _heads(kb: "KnowledgeBase") -> dict[str, str]:
-    """doc_id -> content hash of each document in a version."""
-    return {
-        str(p.get("doc_id")): str(p.get("content_hash"))
-        for _, p in kb.store.scroll(kb.collection, (Match("chunk_index", 0),))
-    }
+def _complete(kb: "KnowledgeBase", doc_ids: Sequence[str] | None) -> dict[str, str]:
+    """doc_id -> content hash of each complete document (of these ids, or all), under no lock."""
+    with_ids = None if doc_ids is None else list(doc_ids)
+    states = WriteSession(kb.store, kb.collection, kb.settings, kb.embedder, kb.manifest).document_states(with_ids)
+    return {d: h for d, s in states.items() for h in s.chunk_ids if s.complete(h)}
 
 
-def _catch_up(old: "KnowledgeBase", new: "KnowledgeBase") -> int:
-    """Copy documents changed in the old version during the build; returns how many."""
-    live, built = _heads(old), _heads(new)
-    changed = [d for d, h in live.items() if built.get(d) != h]
-    gone = [d for d in built if d not in live]
-    if changed or gone:
-        new.delete([*changed, *gone])  # the new version is not live yet: replace whole documents
+def _heads(kb: "KnowledgeBase") -> dict[str, frozenset[str]]:
+    """doc_id -> the content hashes its first chunks carry (two while a write is half done): one cheap scan."""
+    heads: dict[str, set[str]] = {}
+    for _, p in kb.store.scroll(kb.collection, (Match("chunk_index", 0),)):
+        heads.setdefault(str(p.get("doc_id")), set()).add(str(p.get("content_hash")))
+    return {d: frozenset(h) for d, h in heads.items()}
+
+
+def _changed(old: "KnowledgeBase", against: Mapping[str, str]) -> tuple[dict[str, str | None], list[str]]:
+    """Documents whose old-version state differs from `against` (doc -> hash):
+    ({doc: its complete hash, None when deleted}, [docs half written, to look at again])."""
+    heads = _heads(old)
+    suspects = [d for d in {*heads, *against} if heads.get(d) != frozenset({against[d]} if d in against else ())]
+    done = _complete(old, suspects) if suspects else {}
+    changed: dict[str, str | None] = {}
+    pending: list[str] = []
+    for d in suspects:
+        if d in done:
+            if done[d] != against.get(d):
+                changed[d] = done[d]
+        elif d in heads:
+            pending.append(d)  # a write in progress (another process's, or before the lock)
+        elif d in against:
+            changed[d] = None
+    return changed, pending
+
+
+def _carry(old: "KnowledgeBase", session: WriteSession, changed: Mapping[str, str | None], rechunk: bool) -> None:
+    """Make these documents in the session's version what they are in the old one (re-embedded)."""
+    gone = [d for d, h in changed.items() if h is None]
+    if gone:
+        session.delete(gone)
+    states = session.document_states([d for d, h in changed.items() if h is not None])
+    for doc_id, digest in changed.items():
+        if digest is None:
+            continue
+        if rechunk:
+            # The chunks follow the old chunk size; only the original file gives the new
+            # one. Rare (a write landing during a chunk-size re-index), and re-ingesting fixes it.
+            log.warning("re-index: %r was written during a chunk-size change; copied with its old chunks", doc_id)
+        payloads = old.store.scroll(old.collection, (Match("doc_id", doc_id), Match("content_hash", digest)))
+        session.write_chunks([chunk_from_payload(p) for _, p in payloads])
+        session.retire(doc_id, states.get(doc_id, DocState(doc_id)).stale(digest))
+
+
+def _apply(mapping: dict[str, str], changed: Mapping[str, str | None]) -> None:
+    for d, h in changed.items():
+        if h is None:
+            mapping.pop(d, None)
+        else:
+            mapping[d] = h
+
+
+def _catch_up(old: "KnowledgeBase", new: "KnowledgeBase", mirror: dict[str, str], rechunk: bool) -> int:
+    """Before the switch: copy what changed in the old version since `mirror` (updated); returns how many."""
+    changed, _ = _changed(old, mirror)
     if changed:
-        payloads = old.store.scroll(old.collection, (MatchAny("doc_id", tuple(changed)),))
-        _copy_chunks(old, new, payloads, 0, None)
-    return len(changed) + len(gone)
+        with new.writing() as session:
+            _carry(old, session, changed, rechunk)
+            session.flush()
+        _apply(mirror, changed)
+    return len(changed)
+
+
+def _follow(
+    old: "KnowledgeBase", new: "KnowledgeBase", mirror: dict[str, str], at_switch: dict[str, str],
+    seconds: float, rechunk: bool,
+) -> int:
+    """After the switch: carry writes other processes still made to the old version; returns how many.
+
+    A document is carried only while the new version still holds what it held
+    at the switch (`at_switch`): a write made to the new version since is newer
+    and stays. Watching lasts `seconds` after the last change seen in the old
+    version, FOLLOW_MAX_S at most.
+    """
+    if seconds <= 0:
+        return 0
+    start = last_change = time.monotonic()
+    carried = 0
+    while True:
+        now = time.monotonic()
+        final = now - last_change >= seconds or now - start >= FOLLOW_MAX_S
+        changed, pending = _changed(old, mirror)
+        if changed or pending:
+            last_change = now
+        if changed:
+            with new.writing() as session:
+                current = _complete(new, list(changed))
+                ours = {d: h for d, h in changed.items() if current.get(d) == at_switch.get(d)}
+                _carry(old, session, ours, rechunk)
+                session.flush()
+            carried += len(ours)
+            _apply(mirror, changed)
+            _apply(at_switch, ours)
+        if final:
+            if pending:
+                log.warning("re-index: %d document(s) still half written in the old version %r after %.0f s: "
+                            "not carried", len(pending), old.collection, now - start)
+            return carried
+        time.sleep(FOLLOW_POLL_S)
 
 
 def _switch(engine: Engine, collection: str, old: str, new: str) -> None:
-    """Point the alias at the new version and make this engine see it now."""
-    store = engine.store
-    try:
-        store.set_alias(collection, new)
-    except AlreadyExists:
-        # Qdrant keeps aliases and collections in one namespace: move the plain
-        # collection to version 1 first (vectors copied, nothing re-embedded).
-        copy_collection(store, collection, store, version_name(collection, 1))
-        store.drop_collection(collection)
-        store.set_alias(collection, new)
+    """Point the alias at the new version, retire the old one (its lock is held) and make this engine see it now."""
+    engine.store.set_alias(collection, new)
+    collection_lock(engine.store, old).retired = True
     engine.forget(collection)
+
+
+def _needs_move(store: VectorStore, collection: str) -> bool:
+    """Qdrant keeps aliases and collections in one namespace: a plain collection must move before an alias takes its name."""
+    return not isinstance(store, EdgeStore) and collection not in store.aliases()
+
+
+def _move_behind_alias(engine: Engine, collection: str) -> None:
+    """First re-index on the server store: move plain C to `C.v1` behind the alias C (vectors copied, same model).
+
+    Done before the build, so that another process still writing to C by its
+    name writes through the alias into a version of the same model. Writes of
+    other processes that land between the last catch-up and the drop (a few
+    milliseconds) are lost, and those between the drop and the alias get
+    NotFound; then every replica has FOLLOW_S to re-resolve C before the build.
+    """
+    store = engine.store
+    v1 = version_name(collection, 1)
+    if store.has_collection(v1):  # a move a kill interrupted: C is still plain, so v1 never was live
+        store.drop_collection(v1)
+    copy_collection(store, collection, store, v1)
+    old, moved = engine.kb(collection), engine.kb(v1)
+    mirror = _complete(moved, None)
+    _catch_up(old, moved, mirror, False)
+    with collection_lock(store, collection).held():
+        _catch_up(old, moved, mirror, False)
+        moved.flush()
+        store.drop_collection(collection)
+        _switch(engine, collection, collection, v1)
+    engine.forget(v1)
+    time.sleep(FOLLOW_S)
 
 
 def copy_collection(

@@ -8,21 +8,28 @@ on it, and forgetting the lock is impossible. A whole add (`add_texts`, an
 ingest run) is one session, from "what is stored" to the last stale-version
 removal, so two concurrent adds of one document can't delete each other's
 version. The lock is not re-entrant: inside a session, write through it.
+
+A re-index retires the old version under its lock as it switches the alias
+(engine/reindex.py): a session on a retired version raises VersionRetired
+before writing anything, and the knowledge base's write methods then write
+through the live version, so no write of this process lands in a version
+that is no longer live.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
 from zhiku.engine.bm25 import encode_document
 from zhiku.engine.embedders.base import Embedder
-from zhiku.engine.errors import ConfigError, InvalidRequest
+from zhiku.engine.errors import ConfigError, InvalidRequest, VersionRetired
 from zhiku.engine.filters import Match, MatchAny
 from zhiku.engine.identity import (
     DocState, chunk_id, doc_states, indexed_text, point_id, text_doc_id, text_hash,
@@ -34,6 +41,9 @@ from zhiku.engine.stores.base import CollectionSpec, VectorStore
 from zhiku.engine.textsplit import split_text
 from zhiku.engine.tokenize import tokenizer
 from zhiku.engine.types import Chunk, Point
+
+if TYPE_CHECKING:
+    from zhiku.engine.engine import Engine
 
 _LOCKS: "weakref.WeakKeyDictionary[Any, dict[str, WriterLock]]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -51,6 +61,8 @@ class WriterLock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._holder: int | None = None
+        # Set by a re-index, holding this lock, as it switches away from this version.
+        self.retired = False
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -73,8 +85,11 @@ def collection_lock(store: VectorStore, collection: str) -> WriterLock:
 
 def open_manifest(store: VectorStore, collection: str, settings: Settings, embedder: Embedder) -> Manifest:
     """The collection's manifest, creating the collection (and writing its manifest, once) if needed."""
-    with collection_lock(store, collection).held():
+    lock = collection_lock(store, collection)
+    with lock.held():
         exists = store.has_collection(collection)
+        if not exists:
+            lock.retired = False  # a name made again after its collection was dropped
         manifest = Manifest.load(store, collection, settings) if exists else None
         if manifest is None:
             if exists and store.count(collection) > 0:
@@ -166,8 +181,15 @@ class WriteSession:
 
 @contextmanager
 def locked_session(session: WriteSession) -> Iterator[WriteSession]:
-    """Hand out `session` while holding its collection's writer lock."""
-    with collection_lock(session.store, session.collection).held():
+    """Hand out `session` while holding its collection's writer lock; VersionRetired
+    (nothing written) when a re-index has switched away from the collection."""
+    lock = collection_lock(session.store, session.collection)
+    with lock.held():
+        if lock.retired:
+            raise VersionRetired(
+                f"collection version {session.collection!r} was replaced by a re-index; write to the live one",
+                collection=session.collection,
+            )
         yield session
 
 
@@ -183,6 +205,10 @@ class DocumentWriter(Protocol):
 
     def writing(self) -> AbstractContextManager[WriteSession]:
         """Hold the collection's writer lock for a whole add; write through the session."""
+        ...
+
+    def live(self) -> "DocumentWriter":
+        """The writer of the live version (another one after a re-index switched)."""
         ...
 
 
@@ -201,10 +227,35 @@ class PlannedCollection:
             self.store, self.collection, self.settings, self.embedder, Manifest.new(self.settings, self.embedder)
         ))
 
+    def live(self) -> "PlannedCollection":
+        return self
+
+
+W = TypeVar("W", bound=Callable[..., Any])
+
+
+def _on_live_version(method: W) -> W:
+    """Run a write method again on the live version when a re-index retired this one.
+
+    VersionRetired comes from taking the lock, before anything is written, so
+    running the whole method again there is safe.
+    """
+
+    @functools.wraps(method)
+    def run(self: "DocumentWrites", *args: Any, **kw: Any) -> Any:
+        try:
+            return method(self, *args, **kw)
+        except VersionRetired:
+            return getattr(self.live(), method.__name__)(*args, **kw)
+
+    return run  # type: ignore[return-value]
+
 
 class DocumentWrites:
-    """KnowledgeBase's writing half; needs `store`, `collection`, `settings`, `embedder`, `manifest`."""
+    """KnowledgeBase's writing half; needs `engine`, `name`, `store`, `collection`, `settings`, `embedder`, `manifest`."""
 
+    engine: "Engine"
+    name: str
     store: VectorStore
     collection: str
     settings: Settings
@@ -215,6 +266,20 @@ class DocumentWrites:
         """`with kb.writing() as session:` holds the collection's writer lock; every write goes through one."""
         return locked_session(WriteSession(self.store, self.collection, self.settings, self.embedder, self.manifest))
 
+    def live(self) -> Any:
+        """The knowledge base of the version this name stands for now (self until a re-index switches)."""
+        kb = self.engine.kb(self.name)
+        if kb.collection == self.collection and collection_lock(self.store, self.collection).retired:
+            self.engine.forget(self.name)  # a cached alias that has not seen the switch yet
+            kb = self.engine.kb(self.name)
+            if kb.collection == self.collection:
+                raise VersionRetired(
+                    f"collection version {self.collection!r} was replaced, but {self.name!r} still resolves to it",
+                    collection=self.collection,
+                )
+        return kb
+
+    @_on_live_version
     def add_texts(
         self,
         texts: Sequence[str],
@@ -277,20 +342,28 @@ class DocumentWrites:
 
     def add_chunks(self, chunks: Sequence[Chunk], dense: np.ndarray | None = None) -> int:
         """Store pre-made chunks (ids and versions are the caller's), embedding unless vectors are given."""
-        with self.writing() as session:
-            return session.write_chunks(chunks, dense)
+        try:
+            with self.writing() as session:
+                return session.write_chunks(chunks, dense)
+        except VersionRetired:
+            if dense is not None:
+                raise  # vectors of the retired version's model: the caller must embed again
+            return int(self.live().add_chunks(chunks))
 
+    @_on_live_version
     def delete(self, ids: Iterable[str]) -> None:
         """Delete documents (all their chunks) by document id."""
         with self.writing() as session:
             session.delete(ids)
             session.flush()
 
+    @_on_live_version
     def flush(self) -> None:
         """Make writes durable."""
         with self.writing() as session:
             session.flush()
 
+    @_on_live_version
     def optimize(self) -> None:
         """Build the HNSW and payload indexes (an explicit step, never on a request path)."""
         with self.writing() as session:

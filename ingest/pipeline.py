@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from zhiku.engine.embedders.base import Embedder
+from zhiku.engine.errors import VersionRetired
 from zhiku.engine.identity import DocState, chunk_id, file_hash, indexed_text
 from zhiku.engine.types import Chunk
 from zhiku.engine.writes import DocumentWriter, WriteSession
@@ -406,4 +407,8 @@ def ingest_paths(
     kb: DocumentWriter, paths: Iterable[str | Path], options: IngestOptions | None = None, observer: Observer | None = None
 ) -> Summary:
     """Ingest files and folders into a knowledge base; see IngestOptions."""
-    return IngestRun(kb, paths, options or IngestOptions(), observer).run()
+    paths = list(paths)
+    try:
+        return IngestRun(kb, paths, options or IngestOptions(), observer).run()
+    except VersionRetired:  # raised as the run took its lock, before it wrote: run on the live version
+        return ingest_paths(kb.live(), paths, options, observer)
