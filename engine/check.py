@@ -17,8 +17,12 @@ these steps:
    the manifest the encoding is a pure function, so any difference is damage.
 4. Every document holds exactly one complete version: `chunk_count` chunks of
    one content hash, and nothing of another hash.
+5. No version of the collection is left unfinished: a `C.vN` newer than the
+   one the alias C points at was being built by a re-index that was killed
+   (engine/reindex.py). Nothing ever read or wrote it; the next re-index
+   drops it, and so does `repair`.
 
-`repair` fixes what has a good copy to keep: it deletes orphans, duplicates,
+`repair` fixes what has a good copy to keep: it drops unfinished versions; deletes orphans, duplicates,
 and incomplete or stale versions beside a complete one; rewrites a BM25
 vector that differs from its recount; writes a format-1 manifest's mean as
 its fixed avgdl. It cannot rebuild a wrong dense vector or a document with
@@ -63,6 +67,7 @@ class Kind(StrEnum):
     SPARSE = "sparse"
     INCOMPLETE = "incomplete"
     STALE = "stale"
+    UNFINISHED = "unfinished"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +80,11 @@ class Problem:
     delete: tuple[str, ...] = ()
     rewrite: tuple[Point, ...] = ()
     manifest: dict[str, Any] | None = None
+    drop: str = ""  # a whole physical collection to drop
 
     @property
     def repairable(self) -> bool:
-        return bool(self.delete or self.rewrite or self.manifest is not None)
+        return bool(self.delete or self.rewrite or self.manifest is not None or self.drop)
 
 
 @dataclass(slots=True)
@@ -152,6 +158,9 @@ def check_collection(store: VectorStore, collection: str, settings: Settings, *,
 
     An alias is checked through the physical collection it stands for.
     """
+    from zhiku.engine.reindex import unfinished_versions
+
+    unfinished = unfinished_versions(store, collection)
     collection = store.resolve(collection)
     if not store.has_collection(collection):
         raise NotFound(f"collection {collection!r} does not exist", collection=collection)
@@ -160,6 +169,11 @@ def check_collection(store: VectorStore, collection: str, settings: Settings, *,
         manifest = _check_manifest(store, collection, settings, report)
         chunks = _check_points(store, collection, manifest, report)
         _check_documents(chunks, report)
+        for name in unfinished:
+            report.problems.append(Problem(
+                Kind.UNFINISHED, f"version {name!r} ({store.count(name)} chunks) was never switched to: "
+                "a re-index was interrupted; drop it (the next re-index also does)", drop=name,
+            ))
         if repair:
             _repair(store, collection, report)
         return report
@@ -305,6 +319,8 @@ def _repair(store: VectorStore, collection: str, report: CheckReport) -> None:
             store.upsert(collection, list(problem.rewrite))
         if problem.delete:
             store.delete_points(collection, list(problem.delete))
+        if problem.drop:
+            store.drop_collection(problem.drop)
         report.repaired.append(problem)
     if report.repaired:
         store.flush(collection)

@@ -208,18 +208,26 @@ def follow_seconds(store: VectorStore) -> float:
     return 0.0 if isinstance(store, EdgeStore) else FOLLOW_S
 
 
-def unfinished_versions(engine: Engine, collection: str) -> list[str]:
-    """Versions of `collection` a re-index began and never switched to: newer than the live one
-    (any version, while the live one is the plain collection), no alias on them."""
-    live = engine.store.resolve(collection)
-    live_n = version_of(live, collection) or 0
-    return [n for n in engine.versions(collection) if (version_of(n, collection) or 0) > live_n]
+def unfinished_versions(store: VectorStore, collection: str) -> list[str]:
+    """Versions of `collection` a re-index began and never switched to (none while one runs in this process)."""
+    with _RUNNING_GUARD:
+        if (id(store), collection) in _RUNNING:
+            return []
+    return _unfinished(store, collection)
+
+
+def _unfinished(store: VectorStore, collection: str) -> list[str]:
+    # Newer than the live version (any version while the live one is the plain
+    # collection): no alias ever pointed at them, so no reader or writer did.
+    live_n = version_of(store.resolve(collection), collection) or 0
+    return [n for n in store.list_collections() if (version_of(n, collection) or 0) > live_n]
 
 
 def discard_unfinished(engine: Engine, collection: str) -> list[str]:
     """Drop what a killed re-index left half built (never live, so nothing is lost)."""
-    dropped = unfinished_versions(engine, collection)
+    dropped = _unfinished(engine.store, collection)
     for name in dropped:
+        log.warning("re-index: dropping %r, left unfinished by an interrupted re-index", name)
         engine.store.drop_collection(name)
     return dropped
 

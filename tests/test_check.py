@@ -158,3 +158,14 @@ def test_cli_exits_one_with_a_report_and_zero_after_repair(tmp_path: Path, monke
     assert clean.exit_code == 0 and "consistent" in clean.stdout
     missing = runner.invoke(app, ["check", "-c", "nope", "--data-dir", str(data)])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_a_version_a_killed_reindex_left_is_reported_and_dropped(engine: Engine) -> None:
+    # What a re-index killed during its build leaves: a newer version no alias points at.
+    engine.kb("c.v2", create=True).add_texts(["half built"], ids=["a"])
+    before = sorted(p.id for p in _points(engine))
+    report = _check(engine)
+    assert _kinds(report) == ["unfinished"] and "c.v2" in report.render()
+    assert _check(engine, repair=True).ok
+    assert not engine.store.has_collection("c.v2")
+    assert sorted(p.id for p in _points(engine)) == before and _check(engine).ok

@@ -161,3 +161,42 @@ def test_reindex_beside_writers_loses_no_write(tmp_path: Path, backend: str) -> 
     _assert_embedded_by_the_live_model(engine)
     assert engine.kb("docs").embedder.dim == 20
     engine.close()
+
+
+@pytest.mark.parametrize("backend", ["edge", "server"])
+def test_a_rerun_after_a_killed_build_discards_it_and_converges(tmp_path: Path, backend: str) -> None:
+    settings = make_settings(tmp_path, backend)
+    engine = Engine(settings)
+    engine.kb("docs", create=True).add_texts(list(BASE.values()), ids=list(BASE))
+    expected = _stored(engine)
+    # A build killed half way: a newer version with part of the chunks, no alias on it.
+    engine.kb("docs.v2", create=True).add_texts(list(BASE.values())[:5], ids=list(BASE)[:5])
+    assert _stored(engine) == expected  # the live version never saw it
+    result = reindex(engine, "docs", settings.embed.model_copy(update={"fake_dim": 24}))
+    assert result.discarded == ["docs.v2"] and result.new == "docs.v2"
+    assert _stored(engine) == expected
+    assert check_collection(engine.store, "docs", settings).ok
+    _assert_embedded_by_the_live_model(engine)
+    engine.close()
+
+
+def test_a_second_reindex_of_a_collection_in_one_process_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zhiku.engine.reindex as module
+    from zhiku.engine.errors import AlreadyExists
+
+    settings = make_settings(tmp_path, "edge")
+    engine = Engine(settings)
+    engine.kb("docs", create=True).add_texts(list(BASE.values()), ids=list(BASE))
+    copy_chunks = module._copy_chunks
+    seen: list[str] = []
+
+    def copy_and_try_again(*args: Any, **kw: Any) -> int:
+        with pytest.raises(AlreadyExists, match="already running"):
+            reindex(engine, "docs", settings.embed.model_copy(update={"fake_dim": 20}))
+        seen.append("refused")
+        return copy_chunks(*args, **kw)
+
+    monkeypatch.setattr(module, "_copy_chunks", copy_and_try_again)
+    assert reindex(engine, "docs", settings.embed.model_copy(update={"fake_dim": 24})).new == "docs.v2"
+    assert seen == ["refused"] and engine.versions("docs") == ["docs", "docs.v2"]
+    engine.close()
