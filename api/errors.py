@@ -27,6 +27,7 @@ from zhiku.engine.errors import (
     NotFound,
     Overloaded,
     StoreLocked,
+    VersionRetired,
     ZhikuError,
 )
 from zhiku.engine.llm.cancel import Cancelled
@@ -84,6 +85,7 @@ STATUS: dict[type[ZhikuError], int] = {
     Timeout: 503,
     Cancelled: 503,
     PoolBroken: 503,
+    VersionRetired: 503,
     ConfigError: 500,
 }
 

@@ -1,26 +1,56 @@
-"""Re-index a collection to another embedder or chunk size without downtime.
+"""Re-index a collection to another embedder or chunk size without downtime, losing no write.
 
 The steps, for a collection users call C:
 
-1. Build `C.v<N>` (N one past every version so far; the first plain C counts
-   as version 1) with its own manifest, from the chunk texts stored in the
-   live version, or from the original files when the chunk size changes.
-2. Catch up: documents written to the live version during the build (a new
-   content hash, a new or deleted document) are copied again.
-3. Optimize the new version, then switch the alias C to it in one atomic
-   step: a manifest pointer (aliases.json) on the embedded store, a Qdrant
-   alias on the server. The engine forgets its cached knowledge base, so the
-   next request resolves the alias again; requests already running finish on
+1. Drop versions a killed re-index left unfinished (newer than the live one,
+   never aliased, so never read or written). On the server store a plain C
+   first moves to `C.v1` behind the alias C (vectors copied, same model):
+   Qdrant keeps aliases and collections in one namespace.
+2. Build `C.v<N>` (N one past every version so far; a plain C counts as
+   version 1) with its own manifest, from the chunk texts stored in the live
+   version, or from the original files when the chunk size changes.
+3. Catch up, writers still running: documents whose complete version in the
+   old collection differs from what the new one mirrors are copied again (or
+   deleted); a document half written at that moment waits for a later pass.
+4. Optimize the new version. Then, holding the old version's writer lock,
+   catch up once more, switch the alias C (a manifest pointer, aliases.json,
+   on the embedded store; a Qdrant alias on the server) and mark the old
+   version retired. The engine forgets its cached knowledge base, so the
+   next request resolves the alias again; requests already reading finish on
    the old version with the old model, so no request mixes models.
-4. Keep the old versions until asked (`drop_old`), and then only after a
+5. On the server store, follow the old version for FOLLOW_S after the last
+   change seen there: other processes write it until their cached alias
+   expires (ALIAS_RECHECK_S). Their writes are carried over, unless the new
+   version has been written for that document since the switch (that write
+   is newer, and stays).
+6. Keep the old versions until asked (`drop_old`), and then only after a
    grace period longer than any replica's alias re-check.
 
-Searches and asks keep working throughout: they read the old version until the
-switch. On the server store Qdrant cannot put an alias over a plain collection
-of the same name, so the first re-index of a plain C first copies it, vectors
-and all, to `C.v1`, then deletes C and creates the alias: requests that reach
-C between those two calls (milliseconds) get NotFound. Later re-indexes have
-no such window.
+What a write can count on (the guarantee):
+
+- In this process, no write is lost: a write session takes its version's
+  writer lock, and one that gets it after the switch finds the version
+  retired and raises VersionRetired before writing; the knowledge base's
+  write methods and the ingest pipeline then write through the live version
+  (engine/writes.py). A write holding the lock at the switch finishes first
+  and is caught up in step 4.
+- On the embedded store only this process can open the shards, so that is
+  every write.
+- On the server store, a write of another process (a replica, `zhiku
+  ingest` elsewhere) that lands in the old version is carried over when it
+  is complete within FOLLOW_S of the previous change there (FOLLOW_MAX_S at
+  most). Not covered: a write session of another process that stays open
+  past that (a long ingest run started before the switch, a library
+  KnowledgeBase kept open: run them again), and, on a first re-index of a
+  plain collection, writes in the milliseconds of step 1's drop (lost or
+  NotFound).
+- One re-index of a collection at a time: a second one in this process is
+  refused (AlreadyExists); across processes, run one.
+
+A kill -9 converges: before the switch the alias and the live version are
+untouched and the half-built version is dropped by the next re-index (and
+reported, then dropped, by `zhiku check --repair`); after it the new version
+is complete and live, and the old one is kept as after any re-index.
 """
 
 from __future__ import annotations
