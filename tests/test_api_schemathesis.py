@@ -31,7 +31,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = int(os.environ.get("ZHIKU_FUZZ_EXAMPLES", "25"))
+# Per operation and generation mode: bounded in `make test`, 50 under `make reliability`.
+EXAMPLES = int(os.environ.get("ZHIKU_FUZZ_EXAMPLES", "10"))
 
 
 def _fuzz(url: str, headers: dict[str, str], examples: int) -> tuple[dict[str, int], list[str]]:
@@ -105,7 +106,7 @@ def test_fuzz_every_operation(tmp_path):
     _record(sent, statuses)
     print(f"schemathesis: {total} requests over {len(sent)} operations; statuses {sorted(statuses.items())}")
     assert not failures, "\n\n".join(failures)
-    assert total >= 500, sent
+    assert total >= 20 * EXAMPLES, sent  # generation did not collapse
     assert statuses.get("200", 0) + statuses.get("201", 0) >= 100, statuses  # not only rejections
     assert not any(code.startswith("5") for code in statuses), statuses
 

@@ -64,8 +64,8 @@ def _pdf(objects: list[bytes]) -> bytes:
     return out.getvalue()
 
 
-def _pdf_flate_bomb() -> bytes:
-    stream = zlib.compress(b"BT /F1 12 Tf (a) Tj ET\n" + b" " * (400 * 2**20), 9)
+def _pdf_flate_bomb(mb: int) -> bytes:
+    stream = zlib.compress(b"BT /F1 12 Tf (a) Tj ET\n" + b" " * (mb * 2**20), 9)
     return _pdf([
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -95,7 +95,8 @@ def hostile_files(root: Path, big_mb: int) -> list[str]:
         "random.txt": os.urandom(65536),
         "random.md": os.urandom(4096),
         "elf.html": b"\x7fELF" + os.urandom(2048),
-        "bomb.pdf": _pdf_flate_bomb(),
+        # Bounded, the bombs are smaller (a ratio still far past any sane file's), not fewer.
+        "bomb.pdf": _pdf_flate_bomb(size(100, 400)),
         "deep.pdf": _pdf_deep(),
         "x.meta.json": b'{"title": "sidecar with no file"}',
         "notes.txt.meta.json": b"{not json",
@@ -103,7 +104,7 @@ def hostile_files(root: Path, big_mb: int) -> list[str]:
         "lone.csv": b'"unterminated,quote\n' * 100,
         "deep.json": b"[" * 200_000 + b"]" * 200_000,
         "deep.jsonl": b'{"_id": "d", "text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
-        "huge-line.md": b"word" * (2 * 2**20),
+        "huge-line.md": b"word" * (size(2**19, 2 * 2**20)),
         "crlf-only.txt": b"\r\n" * 100_000,
         "bidi.txt": "\u202e txt.exe \u202c reversed text".encode(),
         "emoji-name-😀.txt": "an emoji in the name".encode(),
