@@ -180,6 +180,7 @@ def _reindex(
 ) -> ReindexResult:
     t0 = time.perf_counter()
     store = engine.store
+    _finish_move(engine.store, collection)
     discarded = discard_unfinished(engine, collection)
     old = engine.kb(collection)
     rechunk = chunk_size is not None and chunk_size != old.manifest.chunk.size
@@ -439,6 +440,14 @@ def _switch(engine: Engine, collection: str, old: str, new: str) -> None:
 def _needs_move(store: VectorStore, collection: str) -> bool:
     """Qdrant keeps aliases and collections in one namespace: a plain collection must move before an alias takes its name."""
     return not isinstance(store, EdgeStore) and collection not in store.aliases()
+
+
+def _finish_move(store: VectorStore, collection: str) -> None:
+    """A move killed between dropping plain C and creating the alias left only `C.v1`: alias it."""
+    v1 = version_name(collection, 1)
+    if not store.has_collection(collection) and collection not in store.aliases() and store.has_collection(v1):
+        log.warning("re-index: %r was moved to %r but not aliased (an interrupted re-index); aliasing it", collection, v1)
+        store.set_alias(collection, v1)
 
 
 def _move_behind_alias(engine: Engine, collection: str) -> None:

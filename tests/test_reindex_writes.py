@@ -200,3 +200,20 @@ def test_a_second_reindex_of_a_collection_in_one_process_is_refused(tmp_path: Pa
     assert reindex(engine, "docs", settings.embed.model_copy(update={"fake_dim": 24})).new == "docs.v2"
     assert seen == ["refused"] and engine.versions("docs") == ["docs", "docs.v2"]
     engine.close()
+
+
+def test_a_move_killed_before_its_alias_is_finished_by_the_next_reindex(tmp_path: Path) -> None:
+    from zhiku.engine.reindex import copy_collection
+
+    settings = make_settings(tmp_path, "server")
+    engine = Engine(settings)
+    engine.kb("docs", create=True).add_texts(list(BASE.values()), ids=list(BASE))
+    expected = _stored(engine)
+    # The first server re-index moves plain docs to docs.v1; killed after the drop, before the alias:
+    copy_collection(engine.store, "docs", engine.store, "docs.v1")
+    engine.store.drop_collection("docs")
+    engine.forget("docs")
+    result = reindex(engine, "docs", settings.embed.model_copy(update={"fake_dim": 24}))
+    assert (result.old, result.new) == ("docs.v1", "docs.v2")
+    assert _stored(engine) == expected
+    engine.close()
