@@ -61,18 +61,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from zhiku.engine.embedders import build_embedder
 from zhiku.engine.engine import ALIAS_RECHECK_S, Engine
 from zhiku.engine.errors import AlreadyExists, InvalidRequest
 from zhiku.engine.filters import Match
-from zhiku.engine.identity import DocState
+from zhiku.engine.reindex_sync import catch_up, chunk_from_payload, complete_documents, follow
 from zhiku.engine.settings import EmbedSettings
 from zhiku.engine.stores.base import CollectionSpec, VectorStore, version_name, version_of
 from zhiku.engine.stores.edge import EdgeStore
-from zhiku.engine.types import Chunk
-from zhiku.engine.writes import WriteSession, collection_lock
+from zhiku.engine.writes import collection_lock
 
 if TYPE_CHECKING:
     from zhiku.engine.kb import KnowledgeBase
@@ -88,10 +87,6 @@ DROP_GRACE_S = ALIAS_RECHECK_S + 1.0
 # long after the last one seen: longer than a replica trusts its cached alias
 # (ALIAS_RECHECK_S) plus a write it began just before re-checking.
 FOLLOW_S = ALIAS_RECHECK_S + 2.0
-# ...but never longer than this (a process that never re-resolves the alias).
-FOLLOW_MAX_S = 60.0
-# One look at the old version's first chunks per this many seconds while following.
-FOLLOW_POLL_S = 0.25
 
 log = logging.getLogger("zhiku.reindex")
 _RUNNING: set[tuple[int, str]] = set()  # (id of the store, collection) re-indexing in this process
@@ -127,22 +122,6 @@ def _one_at_a_time(store: VectorStore, collection: str) -> Iterator[None]:
     finally:
         with _RUNNING_GUARD:
             _RUNNING.discard(key)
-
-
-def chunk_from_payload(payload: Mapping[str, Any]) -> Chunk:
-    """The Chunk a stored payload was made from (Chunk.payload() inverted)."""
-    return Chunk(
-        doc_id=str(payload.get("doc_id", "")),
-        chunk_id=str(payload.get("chunk_id", "")),
-        chunk_index=int(payload.get("chunk_index", 0)),
-        text=str(payload.get("text", "")),
-        content_hash=str(payload.get("content_hash", "")),
-        chunk_count=int(payload.get("chunk_count", 1)),
-        title=str(payload.get("title", "")),
-        section=str(payload.get("section", "")),
-        source=str(payload.get("source", "")),
-        metadata=dict(payload.get("meta") or {}),
-    )
 
 
 def next_version(store: VectorStore, collection: str) -> int:
@@ -202,18 +181,18 @@ def _reindex(
         new = builder.kb(physical, create=True)
         # mirror: what the new version holds, as the old version's doc -> content hash.
         if rechunk:
-            mirror = _complete(old, None)
+            mirror = complete_documents(old, None)
             read_files(new, sorted(set(sources.values())))  # type: ignore[misc]
         else:
             _copy_chunks(old, new, old.store.scroll(old.collection), old.count(), progress)
-            mirror = _complete(new, None)
-        caught_up = _catch_up(old, new, mirror, rechunk)  # most of the build's writes, writers still running
+            mirror = complete_documents(new, None)
+        caught_up = catch_up(old, new, mirror, rechunk)  # most of the build's writes, writers still running
         new.optimize()
         with collection_lock(store, old.collection).held():
             # No writer of this process can touch the old version from here on.
-            caught_up += _catch_up(old, new, mirror, rechunk)
+            caught_up += catch_up(old, new, mirror, rechunk)
             new.flush()
-            at_switch = _complete(new, None)
+            at_switch = complete_documents(new, None)
             _switch(engine, collection, old.collection, physical)
     except BaseException:
         if new is not None and store.resolve(collection) != physical:  # ours, never live: remove it
@@ -221,7 +200,7 @@ def _reindex(
         raise
     finally:
         builder.leg_pool.shutdown(wait=True)
-    followed = _follow(old, new, mirror, at_switch, follow_seconds(store), rechunk)
+    followed = follow(old, new, mirror, at_switch, follow_seconds(store), rechunk)
     chunks, documents = new.count(), new.count_documents()
     dropped: list[str] = []
     if drop_old:
@@ -321,115 +300,6 @@ def _copy_chunks(
     return done
 
 
-def _complete(kb: "KnowledgeBase", doc_ids: Sequence[str] | None) -> dict[str, str]:
-    """doc_id -> content hash of each complete document (of these ids, or all), under no lock."""
-    with_ids = None if doc_ids is None else list(doc_ids)
-    states = WriteSession(kb.store, kb.collection, kb.settings, kb.embedder, kb.manifest).document_states(with_ids)
-    return {d: h for d, s in states.items() for h in s.chunk_ids if s.complete(h)}
-
-
-def _heads(kb: "KnowledgeBase") -> dict[str, frozenset[str]]:
-    """doc_id -> the content hashes its first chunks carry (two while a write is half done): one cheap scan."""
-    heads: dict[str, set[str]] = {}
-    for _, p in kb.store.scroll(kb.collection, (Match("chunk_index", 0),)):
-        heads.setdefault(str(p.get("doc_id")), set()).add(str(p.get("content_hash")))
-    return {d: frozenset(h) for d, h in heads.items()}
-
-
-def _changed(old: "KnowledgeBase", against: Mapping[str, str]) -> tuple[dict[str, str | None], list[str]]:
-    """Documents whose old-version state differs from `against` (doc -> hash):
-    ({doc: its complete hash, None when deleted}, [docs half written, to look at again])."""
-    heads = _heads(old)
-    suspects = [d for d in {*heads, *against} if heads.get(d) != frozenset({against[d]} if d in against else ())]
-    done = _complete(old, suspects) if suspects else {}
-    changed: dict[str, str | None] = {}
-    pending: list[str] = []
-    for d in suspects:
-        if d in done:
-            if done[d] != against.get(d):
-                changed[d] = done[d]
-        elif d in heads:
-            pending.append(d)  # a write in progress (another process's, or before the lock)
-        elif d in against:
-            changed[d] = None
-    return changed, pending
-
-
-def _carry(old: "KnowledgeBase", session: WriteSession, changed: Mapping[str, str | None], rechunk: bool) -> None:
-    """Make these documents in the session's version what they are in the old one (re-embedded)."""
-    gone = [d for d, h in changed.items() if h is None]
-    if gone:
-        session.delete(gone)
-    states = session.document_states([d for d, h in changed.items() if h is not None])
-    for doc_id, digest in changed.items():
-        if digest is None:
-            continue
-        if rechunk:
-            # The chunks follow the old chunk size; only the original file gives the new
-            # one. Rare (a write landing during a chunk-size re-index), and re-ingesting fixes it.
-            log.warning("re-index: %r was written during a chunk-size change; copied with its old chunks", doc_id)
-        payloads = old.store.scroll(old.collection, (Match("doc_id", doc_id), Match("content_hash", digest)))
-        session.write_chunks([chunk_from_payload(p) for _, p in payloads])
-        session.retire(doc_id, states.get(doc_id, DocState(doc_id)).stale(digest))
-
-
-def _apply(mapping: dict[str, str], changed: Mapping[str, str | None]) -> None:
-    for d, h in changed.items():
-        if h is None:
-            mapping.pop(d, None)
-        else:
-            mapping[d] = h
-
-
-def _catch_up(old: "KnowledgeBase", new: "KnowledgeBase", mirror: dict[str, str], rechunk: bool) -> int:
-    """Before the switch: copy what changed in the old version since `mirror` (updated); returns how many."""
-    changed, _ = _changed(old, mirror)
-    if changed:
-        with new.writing() as session:
-            _carry(old, session, changed, rechunk)
-            session.flush()
-        _apply(mirror, changed)
-    return len(changed)
-
-
-def _follow(
-    old: "KnowledgeBase", new: "KnowledgeBase", mirror: dict[str, str], at_switch: dict[str, str],
-    seconds: float, rechunk: bool,
-) -> int:
-    """After the switch: carry writes other processes still made to the old version; returns how many.
-
-    A document is carried only while the new version still holds what it held
-    at the switch (`at_switch`): a write made to the new version since is newer
-    and stays. Watching lasts `seconds` after the last change seen in the old
-    version, FOLLOW_MAX_S at most.
-    """
-    if seconds <= 0:
-        return 0
-    start = last_change = time.monotonic()
-    carried = 0
-    while True:
-        now = time.monotonic()
-        final = now - last_change >= seconds or now - start >= FOLLOW_MAX_S
-        changed, pending = _changed(old, mirror)
-        if changed or pending:
-            last_change = now
-        if changed:
-            with new.writing() as session:
-                current = _complete(new, list(changed))
-                ours = {d: h for d, h in changed.items() if current.get(d) == at_switch.get(d)}
-                _carry(old, session, ours, rechunk)
-                session.flush()
-            carried += len(ours)
-            _apply(mirror, changed)
-            _apply(at_switch, ours)
-        if final:
-            if pending:
-                log.warning("re-index: %d document(s) still half written in the old version %r after %.0f s: "
-                            "not carried", len(pending), old.collection, now - start)
-            return carried
-        time.sleep(FOLLOW_POLL_S)
-
-
 def _switch(engine: Engine, collection: str, old: str, new: str) -> None:
     """Point the alias at the new version, retire the old one (its lock is held) and make this engine see it now."""
     engine.store.set_alias(collection, new)
@@ -465,10 +335,10 @@ def _move_behind_alias(engine: Engine, collection: str) -> None:
         store.drop_collection(v1)
     copy_collection(store, collection, store, v1)
     old, moved = engine.kb(collection), engine.kb(v1)
-    mirror = _complete(moved, None)
-    _catch_up(old, moved, mirror, False)
+    mirror = complete_documents(moved, None)
+    catch_up(old, moved, mirror, False)
     with collection_lock(store, collection).held():
-        _catch_up(old, moved, mirror, False)
+        catch_up(old, moved, mirror, False)
         moved.flush()
         store.drop_collection(collection)
         _switch(engine, collection, collection, v1)
