@@ -48,9 +48,18 @@ def chunk_from_payload(payload: Mapping[str, Any]) -> Chunk:
 
 def complete_documents(kb: "KnowledgeBase", doc_ids: Sequence[str] | None) -> dict[str, str]:
     """doc_id -> content hash of each complete document (of these ids, or all), under no lock."""
-    with_ids = None if doc_ids is None else list(doc_ids)
-    states = WriteSession(kb.store, kb.collection, kb.settings, kb.embedder, kb.manifest).document_states(with_ids)
-    return {d: h for d, s in states.items() for h in s.chunk_ids if s.complete(h)}
+    return {d: h for d, s in _states(kb, doc_ids).items() for h in s.chunk_ids if s.complete(h)}
+
+
+def _states(kb: "KnowledgeBase", doc_ids: Sequence[str] | None) -> dict[str, DocState]:
+    return WriteSession(kb.store, kb.collection, kb.settings, kb.embedder, kb.manifest).document_states(
+        None if doc_ids is None else list(doc_ids)
+    )
+
+
+def _half_written(kb: "KnowledgeBase") -> list[str]:
+    """Documents with no complete version, or a complete one beside others."""
+    return [d for d, s in _states(kb, None).items() if not any(s.complete(h) for h in s.chunk_ids)]
 
 
 def _heads(kb: "KnowledgeBase") -> dict[str, frozenset[str]]:
@@ -107,8 +116,24 @@ def _apply(mapping: dict[str, str], changed: Mapping[str, str | None]) -> None:
 
 
 def catch_up(old: "KnowledgeBase", new: "KnowledgeBase", mirror: dict[str, str], rechunk: bool) -> int:
-    """Before the switch: copy what changed in the old version since `mirror` (updated); returns how many."""
+    """Before the switch: copy what changed in the old version since `mirror` (updated); returns how many.
+
+    Also mends documents the new version holds half: the build's scan met
+    them mid-write (or mid-delete) in the old version, so they are in no mirror.
+    """
     changed, _ = _changed(old, mirror)
+    half = [d for d in _half_written(new) if d not in changed]
+    if half:
+        now = _states(old, half)
+        for d in half:
+            state = now.get(d)
+            if state is None:
+                changed[d] = None  # gone from the old version
+            else:
+                digest = next((h for h in state.chunk_ids if state.complete(h)), None)
+                if digest is not None:
+                    changed[d] = digest
+                # else still being written there: a later pass (under the lock, none) mends it
     if changed:
         with new.writing() as session:
             _carry(old, session, changed, rechunk)
