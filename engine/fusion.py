@@ -31,11 +31,27 @@ def _minmax(leg: Ranked) -> dict[str, float]:
     return {pid: (s - low) / span if span > 0 else 1.0 for pid, s in leg}
 
 
+def _maxnorm(leg: Ranked) -> dict[str, float]:
+    # Scores over the leg's best: a leg whose candidates score alike (a model
+    # that barely tells them apart) keeps them close instead of being
+    # stretched to [0, 1] as min-max does.
+    if not leg:
+        return {}
+    high = max(s for _, s in leg)
+    return {pid: s / high if high > 0 else 1.0 for pid, s in leg}
+
+
+NORMS = {"minmax": _minmax, "max": _maxnorm}
+
+
 def convex(
-    dense: Ranked, sparse: Ranked, limit: int, alpha: float = 0.5
+    dense: Ranked, sparse: Ranked, limit: int, alpha: float = 0.5, norm: str = "minmax"
 ) -> list[tuple[str, float]]:
-    """alpha * minmax(dense) + (1 - alpha) * minmax(bm25); missing from a leg = 0."""
-    d, s = _minmax(dense), _minmax(sparse)
+    """alpha * norm(dense) + (1 - alpha) * norm(bm25); missing from a leg = 0.
+
+    `norm` is "minmax" (each leg to [0, 1]) or "max" (each score over its leg's best).
+    """
+    d, s = NORMS[norm](dense), NORMS[norm](sparse)
     scores = {pid: alpha * d.get(pid, 0.0) + (1.0 - alpha) * s.get(pid, 0.0) for pid in d.keys() | s.keys()}
     return _top(scores, limit)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping
 
 from zhiku.engine import ranking
-from zhiku.engine.adaptive import dense_weight
+from zhiku.engine.adaptive import convex_options
 from zhiku.engine.bm25 import encode_query
 from zhiku.engine.embedders.base import Embedder
 from zhiku.engine.errors import InvalidRequest
@@ -264,7 +264,7 @@ class Searcher:
         bm25 = [(p.id, p.score) for p in legs["bm25"]]
         options = r.fusion_options()
         if r.fusion == "convex" and r.adaptive:
-            options["alpha"] = dense_weight(r.alpha, q)
+            options = convex_options(r.alpha, q)
         return FUSIONS[r.fusion](dense, bm25, len(dense) + len(bm25), **options)
 
     def _rerank(

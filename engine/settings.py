@@ -28,8 +28,12 @@ MAX_LLM_TOP_K = 50  # sources or hits an LLM ability reads
 class EmbedSettings(BaseModel):
     """Which embedder turns text into dense vectors, and how hard it works."""
 
-    backend: str = "sentence-transformers"
-    # None means the backend's own default (MiniLM-L6 from its PyPI package).
+    # `bilingual`: MiniLM-L6 for English questions beside USE-multilingual for
+    # Chinese and cross-lingual ones (engine/embedders/bilingual.py). Collections
+    # keep the model their manifest pins, so changing this affects new ones only.
+    backend: str = "bilingual"
+    # None means the backend's own default (MiniLM-L6 from its PyPI package;
+    # for `bilingual`, its English half).
     model: str | None = None
     batch_size: int = Field(64, ge=1, le=4096)
     threads: int = Field(1, ge=1, le=256)

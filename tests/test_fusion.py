@@ -28,6 +28,18 @@ def test_convex_minmax_and_alpha_extremes() -> None:
     assert [p for p, _ in convex(DENSE, SPARSE, 1, alpha=0.0)] == ["c"]
 
 
+def test_convex_max_normalisation_keeps_a_flat_leg_flat() -> None:
+    # Dense scores barely differ (a model that cannot tell them apart): min-max
+    # would spread them over [0, 1]; dividing by the best keeps them within 3 %.
+    flat = [("a", 0.62), ("b", 0.61), ("c", 0.60)]
+    fused = dict(convex(flat, SPARSE, limit=10, alpha=0.5, norm="max"))
+    assert fused["a"] == pytest.approx(0.5 * 1.0 + 0.5 * 6.0 / 12.0)
+    assert fused["c"] == pytest.approx(0.5 * 0.60 / 0.62 + 0.5 * 1.0)
+    assert fused["d"] == pytest.approx(0.0)
+    assert [p for p, _ in convex(flat, SPARSE, 1, alpha=0.5, norm="max")] == ["c"]
+    assert [p for p, _ in convex(flat, SPARSE, 1, alpha=0.5)] == ["a"]
+
+
 def test_dbsf_clips_to_three_sigma() -> None:
     fused = dict(dbsf(DENSE, SPARSE, limit=10))
     assert all(0.0 <= s <= 2.0 for s in fused.values())
