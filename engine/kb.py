@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from zhiku.engine.aio import run_in_thread
+from zhiku.engine.crosslingual import LLMTranslator
 from zhiku.engine.engine import Engine
 from zhiku.engine.errors import NotFound
 from zhiku.engine.filters import Match, parse_filters
@@ -88,8 +89,10 @@ class KnowledgeBase(DocumentWrites, LLMFacade):
         reranker = build_reranker(r.rerank, r.rerank_model, self.settings.llm.threads)
         self._closed = False
         self.manifest = open_manifest(self.store, collection, self.settings, self.embedder)
+        translator = LLMTranslator(lambda: engine.generator) if r.translate_queries else None
         self.searcher = Searcher(
-            self.store, self.embedder, collection, engine.leg_pool, tokenizer(self.manifest.tokenizer), reranker
+            self.store, self.embedder, collection, engine.leg_pool, tokenizer(self.manifest.tokenizer), reranker,
+            translator,
         )
         # Open the collection now: an embedded store locks it here, so a second
         # process fails at open with StoreLocked, not on its first query.

@@ -28,6 +28,7 @@ from typing import Any, Callable, Literal, Mapping
 from zhiku.engine import ranking
 from zhiku.engine.adaptive import convex_options
 from zhiku.engine.bm25 import encode_query
+from zhiku.engine.crosslingual import QueryTranslator, other_language_pool
 from zhiku.engine.embedders.base import Embedder
 from zhiku.engine.errors import InvalidRequest
 from zhiku.engine.filters import Condition, MatchAny, parse_filters
@@ -46,10 +47,9 @@ Timings = dict[str, float]
 LANGUAGE_KEY = "language"
 # Cross-lingual search: which chunk languages answer a question in each language.
 OTHER_LANGUAGES = {"zh": ("en",), "en": ("zh",)}
-# Candidates taken from the other language's dense pool, and the ranks (from 1)
-# by which its best ones must appear: a mixed collection's answer may be in
+# The ranks (from 1) by which the other language's best candidates
+# (engine/crosslingual.py) must appear: a mixed collection's answer may be in
 # either language, and BM25 only ever finds the question's own.
-CROSS_POOL = 10
 CROSS_SLOTS = (2, 3)
 # How long the Searcher trusts that a collection has (or lacks) chunks in a language.
 LANGUAGE_TTL_S = 30.0
@@ -77,6 +77,7 @@ class SearchRequest:
     adaptive: bool  # per-query alpha; False when the request fixed alpha
     title_boost: float
     cross_lingual: bool
+    translate: bool  # translate the question for the other language's pool
     rerank_window: int
 
     @classmethod
@@ -120,6 +121,7 @@ class SearchRequest:
             adaptive=adaptive,
             title_boost=settings.title_boost,
             cross_lingual=settings.cross_lingual,
+            translate=settings.translate_queries,
             rerank_window=settings.rerank_window,
         )
 
@@ -143,6 +145,7 @@ class Searcher:
         leg_pool: Executor,
         tokenize: Callable[[str], list[str]] = current_tokenize,
         reranker: Reranker | None = None,
+        translator: QueryTranslator | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -154,6 +157,7 @@ class Searcher:
         # A remote store takes both legs in one request: one round trip.
         self.batched = isinstance(store, BatchedLegs)
         self.reranker = reranker
+        self.translator = translator
         self._languages: dict[str, tuple[float, bool]] = {}
 
     def run(self, request: SearchRequest) -> tuple[list[Hit], Timings]:
@@ -210,8 +214,10 @@ class Searcher:
             others = self._other_languages(q.language) if wanted else ()
             if others:
                 where = (*r.conditions, MatchAny(LANGUAGE_KEY, others))
-                across = self.embedder.embed_query_across(q.text)
-                pool = self.store.query_dense(self.collection, across, CROSS_POOL, where, dense_payload)
+                pool = other_language_pool(
+                    self.store, self.embedder, self.collection, q.text, where, others[0], dense_payload,
+                    r.alpha, self.translator if r.translate else None,
+                )
 
         def dense_leg() -> None:
             vector = self.embedder.embed_query(q.text)

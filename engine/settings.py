@@ -121,6 +121,10 @@ class RetrievalSettings(BaseModel):
     # A question in one language also searches the dense vectors of chunks in
     # the other (zh <-> en) and keeps the best of them near the top.
     cross_lingual: bool = True
+    # The other language's pool also searches the question translated by the
+    # local LLM (engine/crosslingual.py): one generation per new question,
+    # so off by default (bench/retrieval_quality.py reports its cost and gain).
+    translate_queries: bool = False
     # A reranker over the fused top `rerank_window`: none, fake (word overlap)
     # or cross-encoder (a local sentence-transformers CrossEncoder folder).
     rerank: Literal["none", "cross-encoder", "fake"] = "none"

@@ -1,0 +1,139 @@
+"""Cross-lingual candidates: the other language's chunks for a question, by vector and by translation.
+
+A question in one language may be answered by a chunk in the other (zh <-> en),
+but BM25 only ever matches the question's own language, and a multilingual
+model's vectors cluster by language, so same-language distractors win.
+`other_language_pool` therefore searches the other language's chunks on their
+own and returns its best candidates, which search keeps near the top:
+
+1. the question's own vector against the other language's chunks (the
+   multilingual half of the embedder: `Embedder.embed_query_across`);
+2. with a translator (`retrieval.translate_queries`), the question translated
+   into that language is searched there as a full hybrid (BM25 + dense, fused
+   as any question in that language), and the two lists are interleaved,
+   translation first: search keeps the pool's best two near the top, so each
+   way gets a slot. (Reciprocal-rank fusion of the two lists instead favours
+   candidates both find, and a strong translated match that the vector pool
+   missed loses to the vector pool's noise.)
+
+The translator is the local LLM (`LLMTranslator`), so step 2 costs one
+generation per new question (cached after): off by default; the bench
+reports its latency and its gain.
+"""
+
+from __future__ import annotations
+
+from itertools import zip_longest
+from typing import Callable, Protocol, Sequence
+
+from zhiku.engine.adaptive import convex_options
+from zhiku.engine.bm25 import encode_query
+from zhiku.engine.embedders.base import Embedder, _LRU
+from zhiku.engine.filters import Condition
+from zhiku.engine.fusion import convex
+from zhiku.engine.query import analyse, detect_language
+from zhiku.engine.stores.base import VectorStore
+from zhiku.engine.tokenize import tokenize
+from zhiku.engine.types import ScoredPoint
+
+# Candidates taken from the other language's pool (each list, before fusing).
+CROSS_POOL = 10
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
+# Longest translation read from the model, in tokens: questions are short.
+TRANSLATION_TOKENS = 64
+TRANSLATIONS_CACHED = 4096
+
+
+class QueryTranslator(Protocol):
+    """Translates a search question into another language; None when it cannot."""
+
+    def translate(self, text: str, target: str) -> str | None: ...
+
+
+class LLMTranslator:
+    """Question translation by the local chat model, greedy and cached.
+
+    A few worked examples show the model that the reply is the translated
+    question, not its answer (a 0.5B model otherwise answers). A reply not in
+    the target language is dropped: searching it would only add noise.
+    """
+
+    EXAMPLES = (
+        ("en", "Who wrote the novel War and Peace?", "zh", "谁写了小说《战争与和平》？"),
+        ("zh", "长城大部分是哪个朝代修建的？", "en", "Which dynasty built most of the Great Wall?"),
+        ("en", "What is the capital of Australia?", "zh", "澳大利亚的首都是哪里？"),
+        ("zh", "光合作用需要哪些条件？", "en", "What conditions does photosynthesis need?"),
+    )
+
+    def __init__(self, generator: Callable[[], object]) -> None:
+        # A callable, so the model loads on the first translation, not at startup.
+        self._generator = generator
+        self._cache = _LRU(TRANSLATIONS_CACHED)
+
+    def messages(self, text: str, target: str) -> list[dict[str, str]]:
+        """The chat prompt: an instruction, then the examples as earlier turns."""
+        out = [{"role": "system", "content": "You translate search questions. Reply with the translated question only; never answer it."}]
+        for src, question, dst, translated in self.EXAMPLES:
+            out.append({"role": "user", "content": f"Translate into {LANGUAGE_NAMES[dst]}: {question}"})
+            out.append({"role": "assistant", "content": translated})
+        out.append({"role": "user", "content": f"Translate into {LANGUAGE_NAMES[target]}: {text}"})
+        return out
+
+    def translate(self, text: str, target: str) -> str | None:
+        key = f"{target}\x00{text}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached or None
+        generator = self._generator()
+        reply = generator.complete(  # type: ignore[attr-defined]
+            self.messages(text, target), max_tokens=TRANSLATION_TOKENS, temperature=0.0, stop=("\n",)
+        ).strip()
+        result = reply if reply and detect_language(reply) == target else ""
+        self._cache.put(key, result)  # type: ignore[arg-type]
+        return result or None
+
+
+def other_language_pool(
+    store: VectorStore,
+    embedder: Embedder,
+    collection: str,
+    question: str,
+    where: Sequence[Condition],
+    target: str,
+    with_payload: bool,
+    alpha: float,
+    translator: QueryTranslator | None = None,
+) -> list[ScoredPoint]:
+    """The best chunks in language `target` (filtered by `where`) for `question`, best first."""
+    across = embedder.embed_query_across(question)
+    pool = store.query_dense(collection, across, CROSS_POOL, where, with_payload)
+    translated = translator.translate(question, target) if translator is not None else None
+    if not translated:
+        return pool
+    hybrid = _hybrid(store, embedder, collection, translated, where, with_payload, alpha)
+    return interleave(hybrid, pool)[:CROSS_POOL]
+
+
+def interleave(first: Sequence[ScoredPoint], second: Sequence[ScoredPoint]) -> list[ScoredPoint]:
+    """first[0], second[0], first[1], ... without repeats: each list's best gets a slot."""
+    out: dict[str, ScoredPoint] = {}
+    for pair in zip_longest(first, second):
+        for point in pair:
+            if point is not None and point.id not in out:
+                out[point.id] = point
+    return list(out.values())
+
+
+def _hybrid(
+    store: VectorStore, embedder: Embedder, collection: str, text: str,
+    where: Sequence[Condition], with_payload: bool, alpha: float,
+) -> list[ScoredPoint]:
+    """A translated question searched like a question in its own language: both legs, fused."""
+    q = analyse(text)
+    dense = store.query_dense(collection, embedder.embed_query(q.text), CROSS_POOL, where, with_payload)
+    terms = tokenize(q.text)
+    bm25 = store.query_sparse(collection, encode_query(terms), CROSS_POOL, where, with_payload) if terms else []
+    points = {p.id: p for p in (*dense, *bm25)}
+    fused = convex([(p.id, p.score) for p in dense], [(p.id, p.score) for p in bm25], CROSS_POOL,
+                   **convex_options(alpha, q))
+    return [ScoredPoint(pid, score, points[pid].payload) for pid, score in fused]
