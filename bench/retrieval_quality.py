@@ -12,9 +12,15 @@ reranker row when `--rerank` names one:
   zh->en and en->zh.
 
     python bench/retrieval_quality.py [--sets squad-dev,cmrc-trial,identifiers,crosslingual]
-        [--embed-backend e5-small] [--limit N] [--rerank fake] [--out FILE]
+        [--embed-backend e5-small] [--limit N] [--rerank fake] [--translate] [--out FILE]
+
+`--translate` adds a cross-lingual row with query translation by the local
+LLM (retrieval.translate_queries); its ms/q against the default row's is the
+translation's cost per question.
 
 Index build time (ingest chunks/s) is printed per set; a reused index prints 0.
+`--ingest-vs sentence-transformers` indexes each freshly built set again with
+that embedder, right after, and reports both speeds and the time ratio.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import json
 import random
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from statistics import fmean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,6 +54,8 @@ ROWS = [
     ("convex a=0.4", {"mode": "hybrid", "fusion": "convex", "alpha": 0.4}),
     ("default", {}),
 ]
+# The cross-lingual row that also translates each question with the local LLM.
+TRANSLATE_ROW = "default+translate"
 # English passages in the cross-lingual corpus besides the targets (same articles: hard distractors).
 CROSS_EN_DOCS = 256
 
@@ -119,6 +129,10 @@ def main() -> int:
     ap.add_argument("--embed-backend", default=None, help="default: the configured embedder")
     ap.add_argument("--rerank", default=None, help="add a row with this reranker (fake, cross-encoder)")
     ap.add_argument("--rerank-model", type=Path, default=None)
+    ap.add_argument("--translate", action="store_true",
+                    help="add a cross-lingual row with query translation by the local LLM")
+    ap.add_argument("--ingest-vs", default=None, metavar="BACKEND",
+                    help="also index each freshly built set with this embedder and compare ingest speed")
     ap.add_argument("--work", type=Path, default=RESULTS / "retrieval-index")
     ap.add_argument("--out", type=Path, default=RESULTS / "retrieval_quality.json")
     args = ap.parse_args()
@@ -126,6 +140,8 @@ def main() -> int:
     rows = list(ROWS)
     if args.rerank:
         rows.append((f"default+rerank {args.rerank}", {}))
+    if args.translate:
+        rows.append((TRANSLATE_ROW, {}))
     report: dict[str, dict] = {}
     for name in args.sets.split(","):
         data = load_set(name, args.limit)
@@ -136,13 +152,22 @@ def main() -> int:
             print(f"{name}: {len(data.corpus)} docs ({chunks} chunks), {len(data.queries)} queries, "
                   f"model {kb.embedder.model_id}, index {build_s:.0f}s ({speed})", file=sys.stderr)
             result: dict[str, object] = {"model": kb.embedder.model_id, "build_s": round(build_s, 1), "chunks": chunks}
+            if args.ingest_vs and build_s:
+                result["ingest_vs"] = ingest_against(args.ingest_vs, data, build_s, chunks)
+                print(f"  ingest against {args.ingest_vs}: {result['ingest_vs']}", file=sys.stderr)
             for label, params in rows:
+                if label == TRANSLATE_ROW and name != "crosslingual":
+                    continue  # only questions over the other language's chunks are translated
                 kb.embedder.clear_cache()  # every row pays for its query vectors
                 if label.startswith("default+rerank"):
                     from zhiku.engine.llm.rerank import build_reranker
 
                     kb.searcher.reranker = build_reranker(args.rerank, args.rerank_model)
-                result[label] = score(kb, data, params)
+                if label == TRANSLATE_ROW:
+                    with translating(kb):
+                        result[label] = score(kb, data, params)
+                else:
+                    result[label] = score(kb, data, params)
                 kb.searcher.reranker = None if label.startswith("default+rerank") else kb.searcher.reranker
                 print(f"  {label:24s} {result[label]}", file=sys.stderr)
             report[name] = result
@@ -153,10 +178,37 @@ def main() -> int:
     return 0
 
 
+def ingest_against(backend: str, data: BeirDataset, build_s: float, chunks: int) -> dict[str, float]:
+    """Index the same passages with `backend` in a scratch folder, right after; speeds and their ratio."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch, KnowledgeBase(scratch, collection="vs", embed__backend=backend) as kb:
+        other_s, other_chunks = build(kb, data)
+    docs = len(data.corpus)
+    return {"docs/s": round(docs / build_s, 2), "chunks": chunks, f"{backend} docs/s": round(docs / other_s, 2),
+            f"{backend} chunks": other_chunks, "time ratio": round(build_s / other_s, 2)}
+
+
+@contextmanager
+def translating(kb: KnowledgeBase) -> Iterator[None]:
+    """Searches of `kb` translate questions for the other language's pool (retrieval.translate_queries)."""
+    from zhiku.engine.crosslingual import LLMTranslator
+
+    retrieval = kb.settings.retrieval
+    kb.engine.generator.warm_up()  # the model loads here, not in the first question's time
+    kb.searcher.translator = LLMTranslator(lambda: kb.engine.generator)
+    retrieval.translate_queries = True
+    try:
+        yield
+    finally:
+        retrieval.translate_queries = False
+        kb.searcher.translator = None
+
+
 def print_table(report: dict[str, dict]) -> None:
     """One markdown table: a row per set and metric, a column per search configuration."""
     labels = [label for label, _ in ROWS] + sorted(
-        {k for r in report.values() for k in r if k.startswith("default+rerank")}
+        {k for r in report.values() for k in r if k.startswith("default+")}
     )
     print("| set | metric | " + " | ".join(labels) + " |")
     print("|---|---|" + "---|" * len(labels))
