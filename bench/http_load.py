@@ -44,12 +44,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
+def _embed(env: dict[str, str]) -> dict[str, str]:
+    """The embedder the server under test uses: the environment's, else the default."""
+    backend = env.get("ZHIKU_EMBED__BACKEND")
+    return {"backend": backend} if backend else {}
+
+
 def build(data_dir: Path, collection: str, size: int, env: dict[str, str]) -> None:
     """Write `size` chunks with precomputed embeddings, then optimize (skipped if present)."""
     from zhiku.engine.engine import Engine
     from zhiku.engine.types import Chunk
 
-    settings = load_settings(data_dir=data_dir, embed={"backend": env.get("ZHIKU_EMBED__BACKEND", "sentence-transformers")})
+    settings = load_settings(data_dir=data_dir, embed=_embed(env))
     engine = Engine(settings)
     try:
         kb = engine.kb(collection, create=True)
@@ -79,7 +85,7 @@ def remove_live(data_dir: Path, collection: str, env: dict[str, str]) -> None:
     from zhiku.engine.filters import parse_filters
     from zhiku.engine.engine import Engine
 
-    settings = load_settings(data_dir=data_dir, embed={"backend": env.get("ZHIKU_EMBED__BACKEND", "sentence-transformers")})
+    settings = load_settings(data_dir=data_dir, embed=_embed(env))
     engine = Engine(settings)
     try:
         engine.store.delete_where(collection, parse_filters({"title": LIVE}))

@@ -71,10 +71,13 @@ def load_set(name: str, limit: int | None) -> BeirDataset:
 
 def crosslingual_set(limit: int | None) -> BeirDataset:
     """cmrc-trial's corpus plus squad-dev passages, with the hand-translated questions."""
-    rows = [json.loads(line) for line in CROSSLINGUAL.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = rows[:limit] if limit else rows
+    every = [json.loads(line) for line in CROSSLINGUAL.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # A limit takes the first questions of each direction; the corpus is always
+    # the whole set's, so every limit reuses one index.
+    rows = [r for d in ("zh->en", "en->zh") for r in [r for r in every if r["direction"] == d][: (limit + 1) // 2]] \
+        if limit else every
     squad, cmrc = load_beir(SHARED / "squad-dev"), load_beir(SHARED / "cmrc-trial")
-    targets = {r["doc_id"] for r in rows if r["dataset"] == "squad-dev"}
+    targets = {r["doc_id"] for r in every if r["dataset"] == "squad-dev"}
     others = sorted(set(squad.corpus) - targets)
     random.Random(5).shuffle(others)
     english = sorted(targets) + others[: max(0, CROSS_EN_DOCS - len(targets))]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from zhiku.engine.kb import KnowledgeBase
 from zhiku.ingest.pipeline import IngestOptions, ingest_paths
 
@@ -23,3 +25,12 @@ def test_sample_corpus_ingests_every_file(tmp_path: Path) -> None:
         assert hits and hits[0].doc_id == "检索增强生成简介.md"
         pdf = kb.get_document("architecture.pdf")
         assert pdf.chunks[0].metadata["page"] == 1 and pdf.title == "zhiku architecture overview"
+
+
+@pytest.mark.integration
+def test_a_chinese_question_finds_the_english_answer_with_the_default_embedder(tmp_path: Path) -> None:
+    """Issue 13's case: `zhiku 支持哪些文件格式？` is answered by getting-started.md (English)."""
+    with KnowledgeBase(tmp_path, collection="sample") as kb:
+        assert kb.embedder.cross_lingual  # the default embedder crosses languages
+        ingest_paths(kb, [SAMPLE], IngestOptions(workers=0, optimize=False))
+        assert "getting-started.md" in [h.doc_id for h in kb.search("zhiku 支持哪些文件格式？", top_k=3)]
