@@ -58,12 +58,23 @@ class LLMTranslator:
     the target language is dropped: searching it would only add noise.
     """
 
-    EXAMPLES = (
-        ("en", "Who wrote the novel War and Peace?", "zh", "谁写了小说《战争与和平》？"),
-        ("zh", "长城大部分是哪个朝代修建的？", "en", "Which dynasty built most of the Great Wall?"),
-        ("en", "What is the capital of Australia?", "zh", "澳大利亚的首都是哪里？"),
-        ("zh", "光合作用需要哪些条件？", "en", "What conditions does photosynthesis need?"),
-    )
+    # Worked examples per target language, asked the way the question is asked.
+    EXAMPLES = {
+        "zh": (
+            ("Who wrote the novel War and Peace?", "谁写了小说《战争与和平》？"),
+            ("What is the capital of Australia?", "澳大利亚的首都是哪里？"),
+            ("When was the Eiffel Tower built?", "埃菲尔铁塔是什么时候建成的？"),
+        ),
+        "en": (
+            ("长城大部分是哪个朝代修建的？", "Which dynasty built most of the Great Wall?"),
+            ("光合作用需要哪些条件？", "What conditions does photosynthesis need?"),
+            ("1969年谁第一个登上月球？", "Who was the first to walk on the Moon in 1969?"),
+        ),
+    }
+    INSTRUCTION = {
+        "zh": "把下面的英文问题翻译成中文，只输出译文：",
+        "en": "Translate this Chinese question into English. Output only the translation:",
+    }
 
     def __init__(self, generator: Callable[[], object]) -> None:
         # A callable, so the model loads on the first translation, not at startup.
@@ -71,15 +82,17 @@ class LLMTranslator:
         self._cache = _LRU(TRANSLATIONS_CACHED)
 
     def messages(self, text: str, target: str) -> list[dict[str, str]]:
-        """The chat prompt: an instruction, then the examples as earlier turns."""
-        out = [{"role": "system", "content": "You translate search questions. Reply with the translated question only; never answer it."}]
-        for src, question, dst, translated in self.EXAMPLES:
-            out.append({"role": "user", "content": f"Translate into {LANGUAGE_NAMES[dst]}: {question}"})
+        """The chat prompt: the examples as earlier turns, then the question."""
+        out = [{"role": "system", "content": "You translate search questions. Never answer them."}]
+        for question, translated in self.EXAMPLES[target]:
+            out.append({"role": "user", "content": f"{self.INSTRUCTION[target]}\n{question}"})
             out.append({"role": "assistant", "content": translated})
-        out.append({"role": "user", "content": f"Translate into {LANGUAGE_NAMES[target]}: {text}"})
+        out.append({"role": "user", "content": f"{self.INSTRUCTION[target]}\n{text}"})
         return out
 
     def translate(self, text: str, target: str) -> str | None:
+        if target not in self.EXAMPLES:
+            return None
         key = f"{target}\x00{text}"
         cached = self._cache.get(key)
         if cached is not None:
