@@ -28,7 +28,7 @@ from typing import Callable, Protocol, Sequence
 
 from zhiku.engine.adaptive import convex_options
 from zhiku.engine.bm25 import encode_query
-from zhiku.engine.embedders.base import Embedder, _LRU
+from zhiku.engine.embedders.base import Embedder, LRU
 from zhiku.engine.filters import Condition
 from zhiku.engine.fusion import convex
 from zhiku.engine.query import analyse, detect_language
@@ -79,7 +79,7 @@ class LLMTranslator:
     def __init__(self, generator: Callable[[], object]) -> None:
         # A callable, so the model loads on the first translation, not at startup.
         self._generator = generator
-        self._cache = _LRU(TRANSLATIONS_CACHED)
+        self._cache = LRU(TRANSLATIONS_CACHED)
 
     def messages(self, text: str, target: str) -> list[dict[str, str]]:
         """The chat prompt: the examples as earlier turns, then the question."""

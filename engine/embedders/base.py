@@ -62,7 +62,7 @@ class Embedder(ABC):
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query; returns a (dim,) float32 array. Recent queries are cached."""
-        cache = self.__dict__.setdefault("_query_cache", _LRU(QUERY_CACHE_SIZE))
+        cache = self.__dict__.setdefault("_query_cache", LRU(QUERY_CACHE_SIZE))
         vector = cache.get(text)
         if vector is None:
             if self.query_batch > 1:
@@ -171,8 +171,8 @@ class _Pending:
         return self.vector
 
 
-class _LRU:
-    """A small thread-safe LRU map: repeated queries skip the model."""
+class LRU:
+    """A small thread-safe LRU map: repeated queries skip the model (and translations the LLM)."""
 
     def __init__(self, size: int) -> None:
         from collections import OrderedDict
