@@ -33,7 +33,6 @@ from zhiku.engine.filters import Condition
 from zhiku.engine.fusion import convex
 from zhiku.engine.query import analyse, detect_language
 from zhiku.engine.stores.base import VectorStore
-from zhiku.engine.tokenize import tokenize
 from zhiku.engine.types import ScoredPoint
 
 # Candidates taken from the other language's pool (each list, before fusing).
@@ -115,6 +114,7 @@ def other_language_pool(
     target: str,
     with_payload: bool,
     alpha: float,
+    tokenize: Callable[[str], list[str]],
     translator: QueryTranslator | None = None,
 ) -> list[ScoredPoint]:
     """The best chunks in language `target` (filtered by `where`) for `question`, best first."""
@@ -123,7 +123,7 @@ def other_language_pool(
     translated = translator.translate(question, target) if translator is not None else None
     if not translated:
         return pool
-    hybrid = _hybrid(store, embedder, collection, translated, where, with_payload, alpha)
+    hybrid = _hybrid(store, embedder, collection, translated, where, with_payload, alpha, tokenize)
     return interleave(hybrid, pool)[:CROSS_POOL]
 
 
@@ -139,7 +139,7 @@ def interleave(first: Sequence[ScoredPoint], second: Sequence[ScoredPoint]) -> l
 
 def _hybrid(
     store: VectorStore, embedder: Embedder, collection: str, text: str,
-    where: Sequence[Condition], with_payload: bool, alpha: float,
+    where: Sequence[Condition], with_payload: bool, alpha: float, tokenize: Callable[[str], list[str]],
 ) -> list[ScoredPoint]:
     """A translated question searched like a question in its own language: both legs, fused."""
     q = analyse(text)

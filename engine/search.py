@@ -218,7 +218,7 @@ class Searcher:
                 where = (*r.conditions, MatchAny(LANGUAGE_KEY, others))
                 pool = other_language_pool(
                     self.store, self.embedder, self.collection, q.text, where, others[0], dense_payload,
-                    r.alpha, self.translator if r.translate else None,
+                    r.alpha, self.tokenize, self.translator if r.translate else None,
                 )
 
         def dense_leg() -> None:
