@@ -220,12 +220,19 @@ def kb_service(llama, tmp_path_factory):
     kb.close()
 
 
-@pytest.mark.parametrize(
+END_TO_END = pytest.mark.parametrize(
     ("question", "gold", "doc_id"),
     [("Which team won Super Bowl 50?", "Denver Broncos", "sb50"), ("现存的长城大部分是哪个朝代修建的？", "明朝", "great-wall")],
 )
-def test_ask_end_to_end_answers_with_the_gold_span_and_its_passage(kb_service, question, gold, doc_id):
-    """Real embedder, engine and model: an English and a Chinese question are answered or quoted, citing the passage."""
+
+
+@END_TO_END
+@pytest.mark.parametrize("style", ["generate", "span"])
+def test_ask_end_to_end_answers_with_the_gold_span_and_its_passage(kb_service, style, question, gold, doc_id):
+    """Real embedder, engine and model: an English and a Chinese question are answered or quoted, citing the
+    passage, whether the model writes the answer or picks the source sentence (span answers)."""
+    chain = kb_service._chain()
+    chain.settings = chain.settings.model_copy(update={"answer_style": style})
     answer = kb_service.ask(question)
     assert answer.mode in ("answer", "quote"), (answer.text, answer.refusal_reason)
     assert gold in answer.text

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from zhiku.engine.llm.answer import RefusalReason
-from zhiku.engine.llm.citations import content_tokens, coverage, starts_with_marker, strip_markers
-from zhiku.engine.llm.context import Source
+from zhiku.engine.llm.citations import STOPWORDS, content_tokens, coverage, starts_with_marker, strip_markers
+from zhiku.engine.llm.context import Source, term_weights, weighted_coverage
 from zhiku.engine.llm.templates import Lang
 from zhiku.engine.settings import AskSettings
 from zhiku.engine.types import Hit
@@ -44,20 +44,34 @@ class Evidence:
     relevance: Mapping[int, float]
     # The embedder's calibrated relevance floor for this language (None: unknown).
     dense_floor: float | None = None
-    # The closest chunk's dense score, looked up on first use (one engine call).
-    closest_dense: Callable[[], float | None] = lambda: None
-    _dense: list[float | None] = field(default_factory=list)
+    # The closest chunk by embedding, looked up on first use (one engine call).
+    closest_dense: Callable[[], Hit | None] = lambda: None
+    _dense: list[Hit | None] = field(default_factory=list)
 
     @property
     def best_relevance(self) -> float:
         """The best packed source's question coverage."""
         return max(self.relevance.values(), default=0.0)
 
-    def dense_score(self) -> float | None:
-        """The closest chunk's dense score (cached)."""
+    def closest(self) -> Hit | None:
+        """The closest chunk by embedding (cached)."""
         if not self._dense:
             self._dense.append(self.closest_dense())
         return self._dense[0]
+
+    def dense_score(self) -> float | None:
+        """The closest chunk's dense score."""
+        hit = self.closest()
+        return hit.score if hit is not None else None
+
+    def dense_margin(self) -> float:
+        """How far the closest chunk is above the embedder's floor, as a share of the floor (0: no floor).
+
+        Relative, so the same weights serve an embedder whose scores are
+        scaled (`bilingual` scores English at MiniLM's cosine / sqrt 2).
+        """
+        score = self.dense_score() if self.dense_floor else None
+        return (score - self.dense_floor) / self.dense_floor if score is not None and self.dense_floor else 0.0
 
 
 # -- gates before the model -----------------------------------------------------------
@@ -93,12 +107,78 @@ def off_topic(ev: Evidence, s: AskSettings) -> RefusalReason | None:
     return RefusalReason.OFF_TOPIC if score is None or score < floor else None
 
 
+# Logistic weights over `gate_features`, per language, fitted by
+# `bench/answer_quality.py --calibrate 150` then `--fit` on calibration
+# questions (never the benchmark's; see `GATE_FIT` for the measurements).
+# Label: an answerable question whose gold passage is packed and holds a gold
+# answer; unanswerable questions (held-out articles) are negatives.
+GATE_WEIGHTS: dict[str, dict[str, float]] = {
+    "en": {"bias": -4.477, "coverage": 2.298, "rare_coverage": 3.037, "dense_margin": 8.087, "agreement": 0.514, "gap": 5.017},
+    "zh": {"bias": -3.881, "coverage": 5.458, "rare_coverage": 1.006, "dense_margin": 0.0, "agreement": 0.966, "gap": 3.628},
+}
+# The same fit without the dense signals, for an embedder with no floor for
+# the language (and retrievers that cannot search the dense leg alone).
+LEXICAL_GATE_WEIGHTS: dict[str, dict[str, float]] = {
+    "en": {"bias": -6.0, "coverage": 6.0, "rare_coverage": 4.0, "gap": 0.0},
+    "zh": {"bias": -3.746, "coverage": 6.397, "rare_coverage": 1.207, "gap": 3.777},
+}
+GATE_FEATURES = tuple(GATE_WEIGHTS["en"])
+LEXICAL_FEATURES = tuple(LEXICAL_GATE_WEIGHTS["en"])
+
+
+def gate_features(ev: Evidence) -> dict[str, float]:
+    """The signals the learned gate reads, each on a scale that does not depend on the corpus or embedder.
+
+    - `coverage`: share of the question's content words the best packed source holds;
+    - `rare_coverage`: the same share weighted by each term's rarity among the
+      retrieved sentences (a question's rare terms name what it asks about);
+    - `dense_margin`: the closest chunk's dense score above the embedder's floor,
+      relative to the floor (0 without a floor);
+    - `agreement`: 1 when the closest chunk by embedding is from the top hit's document;
+    - `gap`: the top fused score minus the second's (fusion scores are normalised).
+    """
+    weights = {
+        t: w for t, w in term_weights(ev.question, [src.hit.text for src in ev.sources]).items() if t not in STOPWORDS
+    }
+    # The dense lookup is only made where the dense weights apply (the embedder has a floor).
+    closest = ev.closest() if ev.sources and ev.dense_floor else None
+    scores = [h.score for h in ev.hits[:2]]
+    return {
+        "bias": 1.0,
+        "coverage": ev.best_relevance,
+        "rare_coverage": max((weighted_coverage(src.hit.text, weights) for src in ev.sources), default=0.0),
+        "dense_margin": ev.dense_margin(),
+        "agreement": float(closest is not None and bool(ev.hits) and closest.doc_id == ev.hits[0].doc_id),
+        "gap": scores[0] - scores[1] if len(scores) == 2 else 0.0,
+    }
+
+
+def gate_confidence(ev: Evidence) -> float:
+    """The learned gate's probability that the packed sources answer the question."""
+    weights = GATE_WEIGHTS if ev.dense_floor else LEXICAL_GATE_WEIGHTS
+    return logistic(gate_features(ev), weights[ev.lang])
+
+
+def learned(ev: Evidence, s: AskSettings) -> RefusalReason | None:
+    """Refuse when the learned gate's confidence is below `min_gate_confidence`.
+
+    The reason names the weakest signal: `off_topic` when the closest chunk
+    is below the embedder's floor, else `weak_retrieval`.
+    """
+    if gate_confidence(ev) >= s.min_gate_confidence:
+        return None
+    return RefusalReason.OFF_TOPIC if ev.dense_floor and ev.dense_margin() < 0 else RefusalReason.WEAK_RETRIEVAL
+
+
 GATES: tuple[Gate, ...] = (no_results, weak_retrieval, off_topic)
+"""The fixed gates (`AskSettings.gate = "fixed"`)."""
+LEARNED_GATES: tuple[Gate, ...] = (no_results, learned)
+"""The default: one calibrated scorer instead of fixed thresholds."""
 
 
 def gate(ev: Evidence, s: AskSettings) -> RefusalReason | None:
     """The first gate's reason to refuse, or None when retrieval is good enough to ask the model."""
-    for check in GATES:
+    for check in LEARNED_GATES if s.gate == "learned" else GATES:
         reason = check(ev, s)
         if reason is not None:
             return reason
@@ -201,28 +281,35 @@ def quote_features(ev: Evidence, sentence_coverage: float) -> dict[str, float]:
     relevance floor for the language (0 when the embedder has none), so the
     scorer carries over when the default embedder changes.
     """
-    score = ev.dense_score() if ev.dense_floor is not None else None
-    margin = score - ev.dense_floor if score is not None and ev.dense_floor is not None else 0.0
-    return {"bias": 1.0, "sentence_coverage": sentence_coverage, "dense_margin": margin}
+    return {"bias": 1.0, "sentence_coverage": sentence_coverage, "dense_margin": ev.dense_margin()}
+
+
+def logistic(features: Mapping[str, float], weights: Mapping[str, float]) -> float:
+    """A logistic scorer's probability: sigmoid of the weighted sum of the features."""
+    z = sum(weights.get(name, 0.0) * value for name, value in features.items())
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
 def quote_confidence(features: Mapping[str, float], weights: Mapping[str, float]) -> float:
     """The scorer's probability that quoting the passage answers the question."""
-    z = sum(weights.get(name, 0.0) * value for name, value in features.items())
-    return 1.0 / (1.0 + math.exp(-z))
+    return logistic(features, weights)
 
 
-def fit_quote_weights(
-    rows: Sequence[Mapping[str, float]], labels: Sequence[bool], l2: float = 1e-2, steps: int = 50
+def fit_logistic(
+    rows: Sequence[Mapping[str, float]],
+    labels: Sequence[bool],
+    names: Sequence[str] | None = None,
+    l2: float = 1e-2,
+    steps: int = 50,
 ) -> dict[str, float]:
-    """Logistic-regression weights (Newton's method, small L2) for `quote_confidence`.
+    """Logistic-regression weights (Newton's method, small L2) over `names` (the first is the bias).
 
-    How `QUOTE_WEIGHTS` was made (bench/answer_quality.py --fit); kept here so
-    the scorer can be refitted for another embedder or model.
+    How `QUOTE_WEIGHTS` and `GATE_WEIGHTS` were made (bench/answer_quality.py
+    --fit); kept here so the scorers can be refitted for another embedder or model.
     """
     import numpy as np
 
-    names = list(QUOTE_WEIGHTS["en"])
+    names = list(names or QUOTE_WEIGHTS["en"])
     x = np.array([[row.get(name, 0.0) for name in names] for row in rows], dtype=float)
     y = np.array(labels, dtype=float)
     w = np.zeros(len(names))
@@ -234,3 +321,36 @@ def fit_quote_weights(
         hess = x.T @ (x * (p * (1 - p))[:, None]) + penalty + 1e-9 * np.eye(len(names))
         w -= np.linalg.solve(hess, grad)
     return {name: round(float(v), 3) for name, v in zip(names, w)}
+
+
+fit_quote_weights = fit_logistic
+
+
+# -- span answers ------------------------------------------------------------------
+
+# Logistic weights over `span_features`, per language, fitted by
+# `bench/answer_quality.py --calibrate 150 --span` then `--fit` on
+# calibration questions the learned gate passes. Label: the picked sentence
+# holds a gold answer and comes from a gold passage.
+SPAN_WEIGHTS: dict[str, dict[str, float]] = {
+    "en": {"bias": 0.0, "probability": 1.0, "top": 0.0, "coverage": 1.0, "dense_margin": 0.0},
+    "zh": {"bias": 0.0, "probability": 1.0, "top": 0.0, "coverage": 1.0, "dense_margin": 0.0},
+}
+SPAN_FEATURES = tuple(SPAN_WEIGHTS["en"])
+
+
+def span_features(ev: Evidence, probability: float, rank: int) -> dict[str, float]:
+    """The span scorer's inputs: the model's probability for its pick, whether the pick is the
+    best-ranked candidate, the best source's question coverage, and the dense margin."""
+    return {
+        "bias": 1.0,
+        "probability": probability,
+        "top": float(rank == 0),
+        "coverage": ev.best_relevance,
+        "dense_margin": ev.dense_margin(),
+    }
+
+
+def span_confidence(features: Mapping[str, float], lang: str) -> float:
+    """The span scorer's probability that the picked sentence answers the question."""
+    return logistic(features, SPAN_WEIGHTS[lang])
