@@ -413,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summarize-rows", type=Path, default=None, help="summarize a (partial) rows file and exit")
     parser.add_argument("--rewrite-eval", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "answer_quality.json")
+    parser.add_argument("--cache", type=Path, default=RESULTS / "cache" / "answer-quality",
+                        help="where the indexes are kept (one process may open one at a time)")
     args = parser.parse_args(argv)
     if args.fit:
         rows = [json.loads(l) for path in args.fit for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
@@ -433,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_beir(args.data)
     reduced, answerable, unanswerable, held = split(dataset, args.n, args.unanswerable, args.seed, args.held_articles)
     settings = load_settings(embed__threads=1, llm__threads=args.threads)
-    kb = open_index(reduced, RESULTS / "cache" / "answer-quality", settings)
+    kb = open_index(reduced, args.cache, settings)
     ask = AskSettings(top_k=args.top_k, query_rewrite=args.query_rewrite)
     chosen = {
         "answer_tokens": args.answer_tokens,
