@@ -224,19 +224,22 @@ def calibration_split(dataset, answerable, unanswerable, held, n: int, seed: int
     return rng.sample(inside, min(n, len(inside))), rng.sample(outside, min(n, len(outside)))
 
 
-def calibrate(service, dataset, answerable, unanswerable, log) -> list[dict]:  # type: ignore[no-untyped-def]
-    """Quote-scorer inputs and labels per calibration question, without the model.
+def calibrate(service, dataset, answerable, unanswerable, log, span: bool = False) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Gate and quote-scorer inputs and labels per calibration question, without the model.
 
-    The label is what quote mode would get right: the quoted sentence holds a
-    gold string and comes from a gold passage. Unanswerable questions are
-    negatives. `gate` is the pre-model gates' verdict (quotes only follow it).
+    `gate_label`: the packed sources answer the question (an answerable
+    question whose gold passage is packed and holds a gold string).
+    `label` (quote): the quoted sentence holds a gold string and comes from a
+    gold passage. Unanswerable questions are negatives for both. `gate` is
+    the fixed gates' verdict, for comparison.
     """
-    from zhiku.engine.llm.rules import gate
+    from zhiku.engine.llm.rules import gate, gate_confidence, gate_features, span_features
+    from zhiku.engine.llm.span import candidates, choose
     from zhiku.engine.llm.templates import detect_language
     from zhiku.eval.answers import contains_gold
 
     chain = service._chain()
-    s = chain.settings
+    s = chain.settings.model_copy(update={"gate": "fixed"})
     rows = []
     for group, qids in (("answerable", answerable), ("unanswerable", unanswerable)):
         for qid in qids:
@@ -249,32 +252,77 @@ def calibrate(service, dataset, answerable, unanswerable, log) -> list[dict]:  #
             ev = chain.evidence(q, lang, hits, sources)
             reason = gate(ev, s)
             sentence, features = chain.quote_candidate(ev)
-            good = (
-                group == "answerable"
-                and contains_gold(sentence, dataset.answers[qid])
-                and sources[0].hit.doc_id in dataset.qrels.get(qid, {})
+            gold, relevant = dataset.answers[qid], dataset.qrels.get(qid, {})
+            good = group == "answerable" and contains_gold(sentence, gold) and sources[0].hit.doc_id in relevant
+            packed = group == "answerable" and any(
+                src.hit.doc_id in relevant and contains_gold(src.hit.text, gold) for src in sources
             )
-            rows.append({"qid": qid, "group": group, "gate": reason.value if reason else None,
-                         "features": features, "label": good})
+            row = {"qid": qid, "group": group, "gate": reason.value if reason else None,
+                   "features": features, "gate_features": gate_features(ev), "label": good, "gate_label": packed}
+            if span and gate_confidence(ev) >= chain.settings.min_gate_confidence:
+                spans = candidates(q, sources)
+                choice = choose(service.generator, q, spans, lang)
+                if choice is not None:
+                    row["span"] = {
+                        "features": span_features(ev, choice.probability, choice.rank),
+                        "rank": choice.rank, "probability": choice.probability, "candidates": len(spans),
+                        "sentence_coverage": features["sentence_coverage"],
+                        "label": group == "answerable" and contains_gold(choice.span.text, gold)
+                        and choice.span.source.hit.doc_id in relevant,
+                        "first_label": group == "answerable" and contains_gold(spans[0].text, gold)
+                        and spans[0].source.hit.doc_id in relevant,
+                    }
+            rows.append(row)
         log(f"calibrated {group}: {len(qids)}")
     return rows
 
 
-def fit(rows: list[dict], seed: int) -> dict:
-    """Fit the quote scorer on half the gate-passing rows; report quoting precision on the other half."""
-    from zhiku.engine.llm.rules import fit_quote_weights, quote_confidence
+def fit(rows: list[dict], seed: int, min_gate: float = 0.5) -> dict:
+    """Fit the learned gate and the quote scorer on half the rows each; report on the other half.
 
-    passing = [r for r in rows if r["gate"] is None]
-    for r in passing:
-        r["features"] = {k: v for k, v in r["features"].items() if k in ("bias", "sentence_coverage", "dense_margin")}
-    random.Random(seed).shuffle(passing)
-    half = len(passing) // 2
-    fit_rows, check_rows = passing[:half], passing[half:]
-    weights = fit_quote_weights([r["features"] for r in fit_rows], [r["label"] for r in fit_rows])
+    The gate is fitted on every row; the quote scorer on the rows the fitted
+    gate passes at `min_gate` (quotes follow it).
+    """
+    from zhiku.engine.llm.rules import GATE_FEATURES, LEXICAL_FEATURES, QUOTE_WEIGHTS, fit_logistic, logistic
+
+    rows = list(rows)
+    random.Random(seed).shuffle(rows)
+    half = len(rows) // 2
+    gate_names = list(GATE_FEATURES)
+    gate_w = fit_logistic([r["gate_features"] for r in rows[:half]], [r["gate_label"] for r in rows[:half]], gate_names)
+    gate_all = fit_logistic([r["gate_features"] for r in rows], [r["gate_label"] for r in rows], gate_names)
+    lexical = fit_logistic([r["gate_features"] for r in rows], [r["gate_label"] for r in rows], list(LEXICAL_FEATURES))
+    lexical_half = fit_logistic(
+        [r["gate_features"] for r in rows[:half]], [r["gate_label"] for r in rows[:half]], list(LEXICAL_FEATURES)
+    )
+    gates = {}
+    for threshold in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        for name, part in (("fit", rows[:half]), ("check", rows[half:])):
+          for kind, w in (("", gate_w), ("lexical ", lexical_half)):
+            passed = [r for r in part if logistic({k: v for k, v in r["gate_features"].items() if k in w}, w) >= threshold]
+            ans = [r for r in part if r["group"] == "answerable"]
+            una = [r for r in part if r["group"] == "unanswerable"]
+            gates[f"{kind}{threshold}/{name}"] = {
+                "answerable_passed": sum(r["group"] == "answerable" for r in passed) / max(1, len(ans)),
+                "answerable_packed_passed": sum(r["gate_label"] for r in passed) / max(1, sum(r["gate_label"] for r in part)),
+                "unanswerable_passed": sum(r["group"] == "unanswerable" for r in passed) / max(1, len(una)),
+            }
+    for name, part in (("fit", rows[:half]), ("check", rows[half:])):
+        ans = [r for r in part if r["group"] == "answerable"]
+        una = [r for r in part if r["group"] == "unanswerable"]
+        gates[f"fixed/{name}"] = {
+            "answerable_passed": sum(r["gate"] is None for r in ans) / max(1, len(ans)),
+            "unanswerable_passed": sum(r["gate"] is None for r in una) / max(1, len(una)),
+        }
+    passing = [r for r in rows if logistic(r["gate_features"], gate_all) >= min_gate]
+    names = list(QUOTE_WEIGHTS["en"])
+    q_half = len(passing) // 2
+    fit_rows, check_rows = passing[:q_half], passing[q_half:]
+    weights = fit_logistic([r["features"] for r in fit_rows], [r["label"] for r in fit_rows], names)
     table = {}
-    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+    for threshold in (0.5, 0.6, 0.7, 0.8, 0.9):
         for name, part in (("fit", fit_rows), ("check", check_rows)):
-            quoted = [r for r in part if quote_confidence(r["features"], weights) >= threshold]
+            quoted = [r for r in part if logistic(r["features"], weights) >= threshold]
             table[f"{threshold}/{name}"] = {
                 "quoted": len(quoted),
                 "of": len(part),
@@ -282,9 +330,43 @@ def fit(rows: list[dict], seed: int) -> dict:
                 "unanswerable_quoted": sum(r["group"] == "unanswerable" for r in quoted),
                 "unanswerable": sum(r["group"] == "unanswerable" for r in part),
             }
-    final = fit_quote_weights([r["features"] for r in passing], [r["label"] for r in passing])
-    return {"weights_fit_half": weights, "weights_all": final, "table": table,
-            "base_rate": statistics.fmean(r["label"] for r in passing) if passing else None}
+    final = fit_logistic([r["features"] for r in passing], [r["label"] for r in passing], names)
+    spans = fit_spans([r for r in rows if "span" in r], seed)
+    return {"span": spans,"gate_weights_fit_half": gate_w, "gate_weights_all": gate_all, "lexical_gate_weights_all": lexical, "gate_table": gates,
+            "quote_weights_fit_half": weights, "quote_weights_all": final, "quote_table": table,
+            "quote_base_rate": statistics.fmean(r["label"] for r in passing) if passing else None}
+
+
+def fit_spans(rows: list[dict], seed: int) -> dict:
+    """Fit the span scorer on half the rows with a model pick; report answered/precision on the other half."""
+    from zhiku.engine.llm.rules import SPAN_FEATURES, fit_logistic, logistic
+
+    if not rows:
+        return {}
+    for r in rows:  # rows written before the features were recorded
+        r["span"].setdefault("features", {
+            "bias": 1.0, "probability": r["span"]["probability"], "top": float(r["span"]["rank"] == 0),
+            "coverage": r["gate_features"]["coverage"], "dense_margin": r["gate_features"]["dense_margin"]})
+    names = list(SPAN_FEATURES)
+    half = len(rows) // 2
+    w = fit_logistic([r["span"]["features"] for r in rows[:half]], [r["span"]["label"] for r in rows[:half]], names)
+    table = {}
+    for threshold in (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+        for name, part in (("fit", rows[:half]), ("check", rows[half:])):
+            kept = [r for r in part if logistic(r["span"]["features"], w) >= threshold]
+            table[f"{threshold}/{name}"] = {
+                "answered": len(kept), "of": len(part),
+                "precision": round(statistics.fmean(r["span"]["label"] for r in kept), 3) if kept else None,
+                "unanswerable_answered": sum(r["group"] == "unanswerable" for r in kept),
+            }
+    return {
+        "weights_fit_half": w,
+        "weights_all": fit_logistic([r["span"]["features"] for r in rows], [r["span"]["label"] for r in rows], names),
+        "table": table,
+        "model_pick_right": statistics.fmean(r["span"]["label"] for r in rows),
+        "first_candidate_right": statistics.fmean(r["span"]["first_label"] for r in rows),
+        "picked_first": statistics.fmean(r["span"]["rank"] == 0 for r in rows),
+    }
 
 
 def rewrite_eval(kb, service, dataset, qids, k: int = 5) -> dict:  # type: ignore[no-untyped-def]
@@ -320,13 +402,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source-tokens", type=int, default=None)
     parser.add_argument("--min-citation-relevance", type=float, default=None)
     parser.add_argument("--answer-tokens", type=int, default=None)
+    parser.add_argument("--answer-style", default=None, choices=["generate", "span"])
+    parser.add_argument("--gate", default=None, choices=["learned", "fixed"])
+    parser.add_argument("--min-gate-confidence", type=float, default=None)
     parser.add_argument("--gate-only", action="store_true")
     parser.add_argument("--calibrate", type=int, default=0, metavar="N",
                         help="write quote-scorer features for N+N calibration questions (no model) and exit")
+    parser.add_argument("--span", action="store_true", help="with --calibrate: also record the model's span choice")
     parser.add_argument("--fit", type=Path, nargs="+", default=None, help="fit the quote scorer on calibration files")
     parser.add_argument("--summarize-rows", type=Path, default=None, help="summarize a (partial) rows file and exit")
     parser.add_argument("--rewrite-eval", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "answer_quality.json")
+    parser.add_argument("--cache", type=Path, default=RESULTS / "cache" / "answer-quality",
+                        help="where the indexes are kept (one process may open one at a time)")
     args = parser.parse_args(argv)
     if args.fit:
         rows = [json.loads(l) for path in args.fit for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
@@ -347,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_beir(args.data)
     reduced, answerable, unanswerable, held = split(dataset, args.n, args.unanswerable, args.seed, args.held_articles)
     settings = load_settings(embed__threads=1, llm__threads=args.threads)
-    kb = open_index(reduced, RESULTS / "cache" / "answer-quality", settings)
+    kb = open_index(reduced, args.cache, settings)
     ask = AskSettings(top_k=args.top_k, query_rewrite=args.query_rewrite)
     chosen = {
         "answer_tokens": args.answer_tokens,
@@ -356,17 +444,20 @@ def main(argv: list[str] | None = None) -> int:
         "first_source_tokens": args.first_source_tokens,
         "source_tokens": args.source_tokens,
         "min_citation_relevance": args.min_citation_relevance,
+        "answer_style": args.answer_style,
+        "gate": args.gate,
+        "min_gate_confidence": args.min_gate_confidence,
     }
     ask = ask.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     service = build_llm(settings.model_copy(update={"ask": ask}), build_generator(settings.llm), kb)
-    if not (args.gate_only or args.rewrite_eval or args.calibrate):
+    if not (args.gate_only or args.rewrite_eval or (args.calibrate and not args.span)):
         service.generator.warm_up()
     meta = {"held_out_articles": held, "collection_docs": len(reduced.corpus), "settings": ask.model_dump(mode="json"),
             "model": service.generator.model_id, "threads": args.threads}
     if args.calibrate:
         log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
         cal_a, cal_u = calibration_split(dataset, answerable, unanswerable, held, args.calibrate, args.seed)
-        rows = calibrate(service, dataset, cal_a, cal_u, log)
+        rows = calibrate(service, dataset, cal_a, cal_u, log, span=args.span)
         path = args.out.with_suffix(".calibration.jsonl")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -171,6 +171,14 @@ class AskSettings(BaseModel):
     source_tokens: int | None = Field(10, ge=8)
     expand_parents: bool = True
     answer_tokens: int = Field(128, ge=8)
+    # "generate": the model writes a short cited answer; "span": the model
+    # picks the source sentence that answers (engine/llm/span.py), so every
+    # answer is a verbatim, cited sentence (falls back to "generate" for a
+    # model that cannot score choices).
+    answer_style: Literal["generate", "span"] = "generate"
+    # A span answer is given when the span scorer (engine/llm/rules.py,
+    # SPAN_WEIGHTS) reaches this probability; else the chain refuses (`model`).
+    min_span_confidence: float = Field(0.5, ge=0.0, le=1.0)
     # Retrieval gate: refuse without calling the model when the best source
     # covers too little of the question (share of its content words; Chinese
     # is counted in character bigrams, which paraphrase breaks more often, so
@@ -178,6 +186,11 @@ class AskSettings(BaseModel):
     # similar than min_dense_score (None: the embedder's calibrated floor for
     # the question's language, if it has one: 0.45 for MiniLM on English), or
     # when the top fused score is below min_score (None: off).
+    # "learned" (default): one calibrated logistic scorer over those signals
+    # (engine/llm/rules.py, GATE_WEIGHTS) refuses below min_gate_confidence;
+    # "fixed": the thresholds below.
+    gate: Literal["learned", "fixed"] = "learned"
+    min_gate_confidence: float = Field(0.4, ge=0.0, le=1.0)
     min_coverage: float = Field(0.4, ge=0.0, le=1.0)
     min_coverage_cjk: float = Field(0.3, ge=0.0, le=1.0)
     min_dense_score: float | None = Field(None, ge=-1.0, le=1.0)

@@ -37,7 +37,9 @@ class Retriever:
 
 
 def service(script=None, retriever=None, **settings):
-    return LLMService(ScriptedGenerator(script), retriever or Retriever(), AskSettings(**settings))
+    # These tests were written for the fixed gates, whose thresholds they
+    # state; the learned gate has its own tests (test_llm_ask_gate_span.py).
+    return LLMService(ScriptedGenerator(script), retriever or Retriever(), AskSettings(**{"gate": "fixed", **settings}))
 
 
 def test_answer_has_checked_citations_with_identity_and_snippet():
@@ -210,7 +212,7 @@ class DenseAwareRetriever(Retriever):
 
 def dense_service(cosine, script=None, floors={"en": 0.45}, **settings):
     retriever = DenseAwareRetriever(cosine)
-    svc = LLMService(ScriptedGenerator(script), retriever, AskSettings(**settings), dense_floors=floors)
+    svc = LLMService(ScriptedGenerator(script), retriever, AskSettings(**{"gate": "fixed", **settings}), dense_floors=floors)
     return svc, retriever
 
 

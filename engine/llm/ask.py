@@ -25,7 +25,19 @@ from zhiku.engine.llm.citations import (
 from zhiku.engine.llm.context import ParentOf, Source, best_sentence, format_sources, pack_sources, term_weights
 from zhiku.engine.llm.query_rewrite import QUERY_REWRITERS, Retriever
 from zhiku.engine.llm.rerank import Reranker
-from zhiku.engine.llm.rules import QUOTE_WEIGHTS, Evidence, declined, echoes_headers, gate, quote_confidence, quote_features, restates
+from zhiku.engine.llm.span import candidates, choose
+from zhiku.engine.llm.rules import (
+    QUOTE_WEIGHTS,
+    Evidence,
+    declined,
+    echoes_headers,
+    gate,
+    quote_confidence,
+    quote_features,
+    restates,
+    span_confidence,
+    span_features,
+)
 from zhiku.engine.llm.templates import REFUSALS, Lang, detect_language, load_prompt
 from zhiku.engine.settings import AskSettings
 from zhiku.engine.types import Hit
@@ -50,6 +62,9 @@ class AskChain:
         self.model = model
         self.settings = settings or AskSettings()
         self.dense_floors = dict(dense_floors or {})
+        # Floors come with a retriever that can search the dense leg alone
+        # (KnowledgeBase.search's `mode`); a plain retriever gets no dense lookup.
+        self.dense_lookup = dense_floors is not None
         self.base_retriever = retriever
         self.reranker = reranker
         self.parent_of = parent_of if self.settings.expand_parents else None
@@ -116,6 +131,21 @@ class AskChain:
         if reason is not None:
             yield finish("refusal", refusal_reason=reason)
             return
+
+        if s.answer_style == "span":
+            choice = choose(self.model.generator, standalone, candidates(standalone, sources), lang)
+            if choice is not None:
+                span = choice.span
+                features = span_features(evidence, choice.probability, choice.rank)
+                if span_confidence(features, lang) < s.min_span_confidence:
+                    yield finish("refusal", refusal_reason=RefusalReason.MODEL)
+                    return
+                text = f"{span.text} [{span.source.n}]"
+                timings["first_token_ms"] = round((time.perf_counter() - start) * 1000, 2)
+                lap("generate_ms", t)
+                yield AskEvent("token", text)
+                yield finish("answer", text, citations=[_citation(span.source, span.text)], grounded=True)
+                return
 
         pieces: list[str] = []
         inputs = {"sources": format_sources(sources), "question": standalone, "refusal": REFUSALS[lang]}
@@ -189,11 +219,11 @@ class AskChain:
             s.first_source_tokens,
         )
 
-    def _closest_dense(self, question: str, filters: Mapping[str, Any] | None) -> float | None:
+    def _closest_dense(self, question: str, filters: Mapping[str, Any] | None) -> Hit | None:
         # The query vector is cached from the search above: this costs one
         # engine lookup, no model call.
         closest = self.base_retriever(question, top_k=1, mode="dense", filters=filters)
-        return closest[0].score if closest else None
+        return closest[0] if closest else None
 
     def evidence(
         self,
@@ -212,7 +242,7 @@ class AskChain:
             sources=sources,
             relevance={src.n: coverage(needles, src.text) for src in sources} if needles else {},
             dense_floor=self.dense_floors.get(lang),
-            closest_dense=lambda: self._closest_dense(question, filters),
+            closest_dense=(lambda: self._closest_dense(question, filters)) if self.dense_lookup else (lambda: None),
         )
 
     def quote_candidate(self, ev: Evidence) -> tuple[str, dict[str, float]]:

@@ -138,6 +138,12 @@ def term_weights(question: str, texts: list[str]) -> dict[str, float]:
     }
 
 
+def weighted_coverage(text: str, weights: dict[str, float]) -> float:
+    """Share of the question terms' weight (`term_weights`) that the text holds: rare terms count most."""
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in _terms(text)) / total if total else 0.0
+
+
 def compress(
     text: str,
     question: str,
