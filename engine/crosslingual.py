@@ -23,20 +23,27 @@ reports its latency and its gain.
 
 from __future__ import annotations
 
+import re
 from itertools import zip_longest
 from typing import Callable, Protocol, Sequence
 
 from zhiku.engine.adaptive import convex_options
-from zhiku.engine.bm25 import encode_query
+from zhiku.engine.bm25 import encode_query, term_id
+from zhiku.engine.dictionary import Dictionary, gloss_terms
 from zhiku.engine.embedders.base import Embedder, LRU
 from zhiku.engine.filters import Condition
 from zhiku.engine.fusion import convex
 from zhiku.engine.query import analyse, detect_language
 from zhiku.engine.stores.base import VectorStore
-from zhiku.engine.types import ScoredPoint
+from zhiku.engine.types import ScoredPoint, SparseVector
 
 # Candidates taken from the other language's pool (each list, before fusing).
 CROSS_POOL = 10
+# The vector pool's weight against the glossed question's BM25 (max-normalised
+# convex fusion), chosen on the even-numbered bench pairs (module docstring).
+GLOSS_ALPHA = 0.5
+# Candidates read for a romanised Chinese name (engine/dictionary.py) in an English question.
+NAME_POOL = 30
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
 # Longest translation read from the model, in tokens: questions are short.
 TRANSLATION_TOKENS = 64
@@ -116,15 +123,62 @@ def other_language_pool(
     alpha: float,
     tokenize: Callable[[str], list[str]],
     translator: QueryTranslator | None = None,
+    dictionary: Dictionary | None = None,
+    source: str = "",
 ) -> list[ScoredPoint]:
     """The best chunks in language `target` (filtered by `where`) for `question`, best first."""
+    names = dictionary.pinyin_names(question) if dictionary is not None and target == "zh" else []
+    # A romanised name is checked in the chunks' text, so look deeper for it.
+    depth = NAME_POOL if names else CROSS_POOL
     across = embedder.embed_query_across(question)
-    pool = store.query_dense(collection, across, CROSS_POOL, where, with_payload)
+    pool = store.query_dense(collection, across, depth, where, with_payload)
+    if dictionary is not None:
+        glossed = _glossed(store, collection, question, source, where, with_payload, tokenize, dictionary, depth)
+        pool = fuse_glossed(pool, glossed, depth)
+    if names:
+        pool = _names_first(store, collection, pool, names)
+    pool = pool[:CROSS_POOL]
     translated = translator.translate(question, target) if translator is not None else None
     if not translated:
         return pool
     hybrid = _hybrid(store, embedder, collection, translated, where, with_payload, alpha, tokenize)
     return interleave(hybrid, pool)[:CROSS_POOL]
+
+
+def fuse_glossed(pool: Sequence[ScoredPoint], glossed: Sequence[ScoredPoint], limit: int) -> list[ScoredPoint]:
+    """The vector pool and the glossed question's BM25 hits as one list, best first (convex, max-normalised)."""
+    if not glossed:
+        return list(pool)
+    points = {p.id: p for p in (*glossed, *pool)}
+    fused = convex([(p.id, p.score) for p in pool], [(p.id, p.score) for p in glossed], limit,
+                   alpha=GLOSS_ALPHA, norm="max")
+    return [ScoredPoint(pid, score, points[pid].payload) for pid, score in fused]
+
+
+def _glossed(
+    store: VectorStore, collection: str, question: str, source: str, where: Sequence[Condition],
+    with_payload: bool, tokenize: Callable[[str], list[str]], dictionary: Dictionary, limit: int,
+) -> list[ScoredPoint]:
+    """BM25 over the other language's chunks with the question's dictionary glosses."""
+    weights = gloss_terms(dictionary.gloss_question(question, source), tokenize)
+    if not weights:
+        return []
+    ids: dict[int, float] = {}
+    for term, weight in weights.items():
+        ids[term_id(term)] = ids.get(term_id(term), 0.0) + weight
+    vector = SparseVector(indices=tuple(sorted(ids)), values=tuple(ids[i] for i in sorted(ids)))
+    return store.query_sparse(collection, vector, limit, where, with_payload)
+
+
+def _names_first(
+    store: VectorStore, collection: str, pool: Sequence[ScoredPoint], names: Sequence[re.Pattern[str]]
+) -> list[ScoredPoint]:
+    """The candidates whose text spells more of the question's romanised names first, else in pool order."""
+    missing = [p.id for p in pool if not p.payload]
+    texts = {p.id: p.payload for p in pool if p.payload}
+    texts.update(store.retrieve(collection, missing) if missing else {})
+    held = {p.id: sum(bool(n.search(texts.get(p.id, {}).get("text", ""))) for n in names) for p in pool}
+    return sorted(pool, key=lambda p: -held[p.id])
 
 
 def interleave(first: Sequence[ScoredPoint], second: Sequence[ScoredPoint]) -> list[ScoredPoint]:

@@ -86,13 +86,16 @@ class Engine:
             return service
 
     def warm_up(self) -> None:
-        """Load the embedding model, the Chinese dictionary and name tagger before the first request."""
+        """Load the embedding model, the Chinese dictionary and name tagger, and CC-CEDICT before the first request."""
+        from zhiku.engine.dictionary import cedict
         from zhiku.engine.query import analyse
         from zhiku.engine.tokenize import tokenize
 
         self.embedder.warm_up()
         tokenize("warm up 预热")
         analyse("张伟是谁")  # a Chinese query loads jieba's part-of-speech model (engine/query.py names)
+        if self.settings.retrieval.cross_lingual and self.settings.retrieval.dictionary_translation:
+            cedict()  # about a second: the bilingual dictionary of cross-lingual questions
 
     def kb(self, collection: str, *, create: bool = False) -> "KnowledgeBase":
         """The knowledge base for a collection; NotFound unless it exists or create=True.

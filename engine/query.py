@@ -70,6 +70,14 @@ class QueryAnalysis:
         """What the exact-match guarantee looks for: identifiers and names."""
         return self.identifiers + self.names
 
+    def phrases_for(self, language: str) -> tuple[str, ...]:
+        """The phrases a chunk in `language` can hold: an English chunk never holds Chinese characters.
+
+        So a Chinese question's quoted term (“帝国主义”) binds its own
+        language's hits, not the English ones the cross-lingual pool adds.
+        """
+        return self.phrases if language == "zh" else tuple(p for p in self.phrases if not _CJK_CHAR.search(p))
+
 
 def normalise(text: str) -> str:
     """NFKC, case-folded, white space collapsed: the form every match compares."""

@@ -31,6 +31,7 @@ from zhiku.engine import ranking
 from zhiku.engine.adaptive import convex_options
 from zhiku.engine.bm25 import encode_query
 from zhiku.engine.crosslingual import QueryTranslator, other_language_pool
+from zhiku.engine.dictionary import cedict
 from zhiku.engine.embedders.base import Embedder
 from zhiku.engine.errors import InvalidRequest
 from zhiku.engine.filters import Condition, MatchAny, parse_filters
@@ -80,6 +81,7 @@ class SearchRequest:
     title_boost: float
     cross_lingual: bool
     translate: bool  # translate the question for the other language's pool
+    dictionary: bool  # gloss the question with the bilingual dictionary for that pool
     rerank_window: int
 
     @classmethod
@@ -124,6 +126,7 @@ class SearchRequest:
             title_boost=settings.title_boost,
             cross_lingual=settings.cross_lingual,
             translate=settings.translate_queries,
+            dictionary=settings.dictionary_translation,
             rerank_window=settings.rerank_window,
         )
 
@@ -161,6 +164,8 @@ class Searcher:
         self.reranker = reranker
         self.translator = translator
         self._languages: dict[str, tuple[float, bool]] = {}
+        # The bilingual dictionary (engine/dictionary.py), loaded on first use.
+        self.dictionary = cedict
 
     def run(self, request: SearchRequest) -> tuple[list[Hit], Timings]:
         """Hits best first, and per-stage timings in milliseconds."""
@@ -185,7 +190,8 @@ class Searcher:
         ranked = head + ranked[len(head) :]
         if q.exact:
             ranked = ranking.promote(ranked, self._exact_holders(r, q, payloads, [pid for pid, _ in head]))
-        across = ranking.keep_phrases([(p.id, p.score) for p in pool], payloads, q.phrases)
+        pool_phrases = q.phrases_for(OTHER_LANGUAGES.get(q.language, (q.language,))[0])
+        across = ranking.keep_phrases([(p.id, p.score) for p in pool], payloads, pool_phrases)
         ranked = ranked[: r.top_k]
         for rank, candidate in zip(CROSS_SLOTS, across):
             ranked = _keep_slot(ranked, candidate, rank)
@@ -219,6 +225,7 @@ class Searcher:
                 pool = other_language_pool(
                     self.store, self.embedder, self.collection, q.text, where, others[0], dense_payload,
                     r.alpha, self.tokenize, self.translator if r.translate else None,
+                    self.dictionary() if r.dictionary else None, q.language,
                 )
 
         def dense_leg() -> None:

@@ -125,6 +125,10 @@ class RetrievalSettings(BaseModel):
     # local LLM (engine/crosslingual.py): one generation per new question,
     # so off by default (bench/retrieval_quality.py reports its cost and gain).
     translate_queries: bool = False
+    # The other language's pool also searches BM25 with the question's words
+    # glossed by a bilingual dictionary (CC-CEDICT; engine/dictionary.py):
+    # about a millisecond a question, so on by default.
+    dictionary_translation: bool = True
     # A reranker over the fused top `rerank_window`: none, fake (word overlap)
     # or cross-encoder (a local sentence-transformers CrossEncoder folder).
     rerank: Literal["none", "cross-encoder", "fake"] = "none"
