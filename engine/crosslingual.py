@@ -150,7 +150,9 @@ def fuse_glossed(pool: Sequence[ScoredPoint], glossed: Sequence[ScoredPoint], li
     if not glossed:
         return list(pool)
     points = {p.id: p for p in (*glossed, *pool)}
-    fused = convex([(p.id, p.score) for p in pool], [(p.id, p.score) for p in glossed], limit,
+    # A negative cosine is no evidence; left negative, max-normalising would
+    # rank it below candidates that have none.
+    fused = convex([(p.id, max(p.score, 0.0)) for p in pool], [(p.id, p.score) for p in glossed], limit,
                    alpha=GLOSS_ALPHA, norm="max")
     return [ScoredPoint(pid, score, points[pid].payload) for pid, score in fused]
 

@@ -79,6 +79,8 @@ def kb(tmp_path: Path):  # type: ignore[no-untyped-def]
     with KnowledgeBase(tmp_path, "x", embed__backend="fake") as kb:
         kb.add_texts(ENGLISH + CHINESE, ids=[f"en{i}" for i in range(len(ENGLISH))] + ["zh0", "zh1"])
         kb.embedder.cross_lingual = True  # type: ignore[misc]  # the fake stands in for a multilingual model
+        # The dictionary would find the answer on its own (tests/test_dictionary.py).
+        kb.settings.retrieval.dictionary_translation = False
         yield kb
 
 
