@@ -43,7 +43,7 @@ from zhiku.engine.tokenize import CHINESE_STOP, ENGLISH_STOP
 GLOSS_WORDS = 3
 # Glosses read per headword (its first senses; CC-CEDICT lists the common one first).
 SENSES = 4
-# Chinese headwords kept per English word in the reverse index (shortest first).
+# Chinese headwords kept per English word in the reverse index.
 HEADWORDS = 4
 # Longest English word n-gram looked up as one entry ("Victoria and Albert Museum").
 NGRAM = 4
@@ -90,9 +90,9 @@ class Dictionary:
             m = _HEADER.match(line.strip())
             if not m:
                 continue
-            simplified = m.group(2)
+            traditional, simplified = m.group(1), m.group(2)
             if len(simplified) == 1 and re.fullmatch(rf"[{_CJK}]", simplified):
-                readings[_toneless(m.group(3))].add(simplified)
+                readings[_toneless(m.group(3))].update((simplified, traditional))
             for sense in m.group(4).split("/"):
                 for gloss in _glosses(sense):
                     if gloss not in glosses[simplified]:
@@ -127,9 +127,9 @@ class Dictionary:
     def pinyin_names(self, question: str) -> list[re.Pattern[str]]:
         """Patterns for the Chinese spellings of the question's romanised names ("Zhang Yonghai": 张永海, 章涌海, ...).
 
-        A name is a run of capitalised words, none of them an English
-        dictionary word or the question's first word, that all split into
-        pinyin syllables; its pattern matches any characters read that way.
+        A name is a run of capitalised words, none of them common English or
+        the question's first word, that all split into pinyin syllables; its
+        pattern matches any characters, simplified or traditional, read that way.
         """
         out = []
         words = re.findall(r"[A-Za-z]+|[^A-Za-z\s]+", question)
