@@ -216,24 +216,25 @@ class Searcher:
         pool: list[ScoredPoint] = []
         t0 = time.perf_counter()
 
+        wanted = r.cross_lingual and self.embedder.cross_lingual and r.mode != "bm25"
+        others = self._other_languages(q.language) if wanted else ()
+
         def cross_pool() -> None:
             nonlocal pool
-            wanted = r.cross_lingual and self.embedder.cross_lingual and r.mode != "bm25"
-            others = self._other_languages(q.language) if wanted else ()
-            if others:
-                where = (*r.conditions, MatchAny(LANGUAGE_KEY, others))
-                pool = other_language_pool(
-                    self.store, self.embedder, self.collection, q.text, where, others[0], dense_payload,
-                    r.alpha, self.tokenize, self.translator if r.translate else None,
-                    self.dictionary() if r.dictionary else None, q.language,
-                )
+            tp = time.perf_counter()
+            where = (*r.conditions, MatchAny(LANGUAGE_KEY, others))
+            pool = other_language_pool(
+                self.store, self.embedder, self.collection, q.text, where, others[0], dense_payload,
+                r.alpha, self.tokenize, self.translator if r.translate else None,
+                self.dictionary() if r.dictionary else None, q.language,
+            )
+            timings["cross_ms"] = (time.perf_counter() - tp) * 1000
 
         def dense_leg() -> None:
             vector = self.embedder.embed_query(q.text)
             t1 = time.perf_counter()
             timings["embed_ms"] = (t1 - t0) * 1000
             legs["dense"] = self.store.query_dense(self.collection, vector, limit, r.conditions, dense_payload)
-            cross_pool()
             timings["dense_ms"] = (time.perf_counter() - t1) * 1000
 
         def bm25_leg() -> None:
@@ -245,16 +246,21 @@ class Searcher:
                 )
             timings["bm25_ms"] = (time.perf_counter() - t2) * 1000
 
+        # The other language's pool runs beside the legs: its model (the
+        # multilingual half) and the engine release the GIL, so it costs the
+        # question little time while a core is free.
+        pooled = self.leg_pool.submit(cross_pool) if others else None
         if r.mode != "hybrid":
             (dense_leg if r.mode == "dense" else bm25_leg)()
         elif self.batched:
             self._both_legs(q, limit, r.conditions, dense_payload or bm25_payload, legs, timings, t0)
-            cross_pool()
         else:
             # The legs overlap: the model and the engine release the GIL.
             pending = self.leg_pool.submit(dense_leg)
             bm25_leg()
             pending.result()
+        if pooled is not None:
+            pooled.result()
         return legs, pool
 
     def _both_legs(
