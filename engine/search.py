@@ -4,10 +4,11 @@
 checked; `Searcher.run`:
 
 1. reads the query (`engine/query.py`: quoted phrases, language, identifiers);
-2. runs the dense and BM25 legs (overlapped in hybrid mode) and, for a
-   cross-lingual search, a pool of chunks in the other language
-   (`engine/crosslingual.py`: by vector, and by the translated question
-   when `retrieval.translate_queries` is on);
+2. runs the dense and BM25 legs (overlapped in hybrid mode) and, beside
+   them, for a cross-lingual search, a pool of chunks in the other language
+   (`engine/crosslingual.py`: by vector, by the question's dictionary
+   glosses and romanised names, and by the translated question when
+   `retrieval.translate_queries` is on);
 3. fuses the legs (`engine/fusion.py`), in convex fusion with a per-query dense
    weight (`engine/adaptive.py`) unless the request fixed alpha;
 4. applies the ranking rules (`engine/ranking.py`): phrases, title boost, the
