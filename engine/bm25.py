@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from zhiku.engine.types import SparseVector
 
@@ -42,6 +42,14 @@ def encode_document(tokens: Sequence[str], k1: float, b: float, avgdl: float) ->
 def encode_query(tokens: Sequence[str]) -> SparseVector:
     """The BM25 query vector: each term's count (IDF is applied by the store)."""
     return _sparse({tid: float(n) for tid, n in _id_counts(tokens).items()})
+
+
+def encode_weighted_query(weights: Mapping[str, float]) -> SparseVector:
+    """A BM25 query vector with a weight per term instead of its count (IDF is applied by the store)."""
+    ids: dict[int, float] = {}
+    for term, weight in weights.items():
+        ids[term_id(term)] = ids.get(term_id(term), 0.0) + weight
+    return _sparse(ids)
 
 
 def idf(n_docs: int, doc_freq: int) -> float:

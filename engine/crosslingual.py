@@ -48,14 +48,14 @@ from itertools import zip_longest
 from typing import Callable, Protocol, Sequence
 
 from zhiku.engine.adaptive import convex_options
-from zhiku.engine.bm25 import encode_query, term_id
+from zhiku.engine.bm25 import encode_query, encode_weighted_query
 from zhiku.engine.dictionary import Dictionary, gloss_terms
 from zhiku.engine.embedders.base import Embedder, LRU
 from zhiku.engine.filters import Condition
 from zhiku.engine.fusion import convex
 from zhiku.engine.query import analyse, detect_language
 from zhiku.engine.stores.base import VectorStore
-from zhiku.engine.types import ScoredPoint, SparseVector
+from zhiku.engine.types import ScoredPoint
 
 # Candidates taken from the other language's pool (each list, before fusing).
 CROSS_POOL = 10
@@ -185,11 +185,7 @@ def _glossed(
     weights = gloss_terms(dictionary.gloss_question(question, source), tokenize)
     if not weights:
         return []
-    ids: dict[int, float] = {}
-    for term, weight in weights.items():
-        ids[term_id(term)] = ids.get(term_id(term), 0.0) + weight
-    vector = SparseVector(indices=tuple(sorted(ids)), values=tuple(ids[i] for i in sorted(ids)))
-    return store.query_sparse(collection, vector, limit, where, with_payload)
+    return store.query_sparse(collection, encode_weighted_query(weights), limit, where, with_payload)
 
 
 def _names_first(

@@ -8,7 +8,7 @@ import sys
 import pytest
 from hypothesis import given, strategies as st
 
-from zhiku.engine.bm25 import LengthStats, encode_document, encode_query, idf, term_id
+from zhiku.engine.bm25 import LengthStats, encode_document, encode_query, encode_weighted_query, idf, term_id
 from zhiku.engine.tokenize import tokenize
 
 CORPUS = [
@@ -125,3 +125,9 @@ def test_tokenize_is_thread_safe() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert results == expected
+
+
+def test_a_weighted_query_sums_the_weights_of_one_term() -> None:
+    vector = encode_weighted_query({"glacier": 1.0, "form": 0.5})
+    assert dict(zip(vector.indices, vector.values)) == {term_id("glacier"): 1.0, term_id("form"): 0.5}
+    assert list(vector.indices) == sorted(vector.indices)
