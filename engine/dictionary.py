@@ -50,6 +50,9 @@ NGRAM = 4
 # Syllables a romanised name needs before its Chinese spellings are looked for
 # (one syllable, "Li", matches too much).
 NAME_SYLLABLES = 2
+# ... and at most this many: Chinese names and places are two to five
+# characters; a longer run is a sentence of pinyin, not a name.
+NAME_SYLLABLES_MAX = 6
 # Lower-case uses in glosses above which a word is English ("one": 221, "long":
 # 160), not a romanised name ("zhang": 2, "li": 5, "dong": 10).
 COMMON_GLOSSES = 10
@@ -139,7 +142,7 @@ class Dictionary:
             if syllables:
                 run.extend(syllables)
                 continue
-            if len(run) >= NAME_SYLLABLES:
+            if NAME_SYLLABLES <= len(run) <= NAME_SYLLABLES_MAX:
                 out.append(re.compile("".join(f"[{self.readings[s]}]" for s in run)))
             run = []
         return out

@@ -83,6 +83,7 @@ def test_romanised_names_match_their_chinese_spellings(tiny: Dictionary) -> None
     assert len(names) == 1
     assert names[0].search("张永海是足球运动员") and not names[0].search("张三是足球运动员")
     assert names[0].search("張永海")  # traditional characters too
+    assert tiny.pinyin_names("Is " + " ".join(["Zhang Yonghai"] * 50)) == []  # a sentence of pinyin is no name
     # The first word is the question's, and a single syllable matches too much.
     assert tiny.pinyin_names("Zhang is a name") == [] and tiny.pinyin_names("Where did Zhang play?") == []
     # A romanised name is not glossed: "Zhang" is also a measure of length.
