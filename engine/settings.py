@@ -178,7 +178,7 @@ class AskSettings(BaseModel):
     answer_style: Literal["generate", "span"] = "generate"
     # A span answer is given when the span scorer (engine/llm/rules.py,
     # SPAN_WEIGHTS) reaches this probability; else the chain refuses (`model`).
-    min_span_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    min_span_confidence: float = Field(0.6, ge=0.0, le=1.0)
     # Retrieval gate: refuse without calling the model when the best source
     # covers too little of the question (share of its content words; Chinese
     # is counted in character bigrams, which paraphrase breaks more often, so
