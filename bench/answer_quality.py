@@ -15,11 +15,16 @@ string after NFKC, lower case, no punctuation, and cites a gold passage),
 wrong, or refused; unanswerable ones are refused or not. `--calibrate N`
 writes the quote scorer's inputs for N + N calibration questions (never the
 benchmark's, no model calls) and `--fit FILES` fits it (engine/llm/rules.py).
+With `--span` it also records every span candidate's features and the
+model's pick (one prompt evaluation per question), and `--fit` then fits the
+span ranker and the span scorer on half the questions and reports answered,
+right and wrong on the other half per threshold.
 
     python bench/answer_quality.py --n 200 --unanswerable 50
     python bench/answer_quality.py --data ../shared/data/retrieval/cmrc-trial --held-articles 30
     python bench/answer_quality.py --calibrate 150 && python bench/answer_quality.py --fit bench/results/answer_quality.calibration.jsonl
     python bench/answer_quality.py --gate-only --n 500 --unanswerable 500
+    python bench/answer_quality.py --calibrate 250 --span && python bench/answer_quality.py --fit bench/results/answer_quality.calibration.jsonl
 
 CMRC articles hold about 4 questions each, so 30 held-out articles give the
 50 unanswerable questions (SQuAD's 3 hold hundreds).
