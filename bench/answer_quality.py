@@ -150,6 +150,8 @@ def run_ask(service, dataset, answerable, unanswerable, log, rows_path: Path | N
 
 def summarize(rows: list[dict]) -> dict:
     """EM/F1 over answerable questions, citation precision, refusals, latency."""
+    from zhiku.eval.answers import contains_gold
+
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]
     cites = [ok for r in ans if not r["refused"] for ok in r["cited_ok"]]
@@ -168,6 +170,13 @@ def summarize(rows: list[dict]) -> dict:
         "correct": share(ans, "outcome", "correct"),
         "wrong": share(ans, "outcome", "wrong"),
         "refused": share(ans, "outcome", "refused"),
+        # `wrong` is strict: it also counts answers that hold a gold string but cite
+        # another passage. The issue's wording ("answered, but without a gold answer
+        # string") counts only the first part:
+        "wrong_without_gold": statistics.fmean(
+            r["outcome"] == "wrong" and not contains_gold(r["answer"], r["gold"]) for r in ans) if ans else 0.0,
+        "gold_from_other_passage": statistics.fmean(
+            r["outcome"] == "wrong" and contains_gold(r["answer"], r["gold"]) for r in ans) if ans else 0.0,
         "quoted_answerable": share(ans, "mode", "quote"),
         "quoted_unanswerable": share(una, "mode", "quote"),
         "citation_precision_gold_doc": statistics.fmean(cited_docs) if cited_docs else 0.0,
