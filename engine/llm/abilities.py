@@ -198,6 +198,6 @@ def embedding_similarity(embedder: Embedder) -> SentenceSimilarity:
     """The question's similarity to each text under `embedder`, as the collection's search scores it."""
 
     def similarity(question: str, texts: Sequence[str]) -> list[float]:
-        return [float(x) for x in embedder.embed_documents(list(texts)) @ embedder.embed_query(question)]
+        return [float(x) for x in embedder.similarity(question, list(texts))]
 
     return similarity
