@@ -171,11 +171,14 @@ class AskSettings(BaseModel):
     source_tokens: int | None = Field(10, ge=8)
     expand_parents: bool = True
     answer_tokens: int = Field(128, ge=8)
-    # "generate": the model writes a short cited answer; "span": the model
-    # picks the source sentence that answers (engine/llm/span.py), so every
-    # answer is a verbatim, cited sentence (falls back to "generate" for a
-    # model that cannot score choices).
-    answer_style: Literal["generate", "span"] = "generate"
+    # "generate": the model writes a short cited answer; "span": a ranker,
+    # checked by the model, picks the source sentence that answers
+    # (engine/llm/span.py), so every answer is a verbatim, cited sentence
+    # (falls back to "generate" for a model that cannot score choices);
+    # "auto": span for English questions, generate for the others, which is
+    # what measured best for each language with the default local model
+    # (bench/answer_quality.py; README's /ask section has the figures).
+    answer_style: Literal["generate", "span", "auto"] = "auto"
     # A span answer is given when the span scorer (engine/llm/rules.py,
     # SPAN_WEIGHTS) reaches this probability; else the chain refuses (`model`).
     min_span_confidence: float = Field(0.6, ge=0.0, le=1.0)
