@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source-tokens", type=int, default=None)
     parser.add_argument("--min-citation-relevance", type=float, default=None)
     parser.add_argument("--answer-tokens", type=int, default=None)
-    parser.add_argument("--answer-style", default=None, choices=["generate", "span", "auto"])
+    parser.add_argument("--answer-style", default=None, choices=["generate", "span"])
     parser.add_argument("--gate", default=None, choices=["learned", "fixed"])
     parser.add_argument("--min-gate-confidence", type=float, default=None)
     parser.add_argument("--gate-only", action="store_true")

@@ -174,11 +174,10 @@ class AskSettings(BaseModel):
     # "generate": the model writes a short cited answer; "span": a ranker,
     # checked by the model, picks the source sentence that answers
     # (engine/llm/span.py), so every answer is a verbatim, cited sentence
-    # (falls back to "generate" for a model that cannot score choices);
-    # "auto": span for English questions, generate for the others, which is
-    # what measured best for each language with the default local model
-    # (bench/answer_quality.py; README's /ask section has the figures).
-    answer_style: Literal["generate", "span", "auto"] = "auto"
+    # (falls back to "generate" for a model that cannot score choices). Span
+    # is the default: on the benchmark it gave fewer wrong answers than
+    # generation in both languages (README's /ask section has the figures).
+    answer_style: Literal["generate", "span"] = "span"
     # A span answer is given when the span scorer (engine/llm/rules.py,
     # SPAN_WEIGHTS) reaches this probability; else the chain refuses (`model`).
     min_span_confidence: float = Field(0.6, ge=0.0, le=1.0)

@@ -160,15 +160,13 @@ def test_an_unsure_span_pick_is_refused_as_the_models():
     assert answer.mode == "refusal" and answer.refusal_reason is RefusalReason.MODEL and answer.citations == []
 
 
-def test_auto_style_answers_english_with_a_span_and_chinese_by_generating():
+def test_span_is_the_default_style_in_both_languages():
     zh_hit = Hit("ops", "ops#0", "数据目录每天凌晨备份一次。备份保存在对象存储中，保留三十天。", 0.9, title="运维手册")
     scorer = lambda m, c: [0.0] + [-5.0] * (len(c) - 1)  # noqa: E731
-    english = LLMService(ScriptedGenerator([], scorer=scorer), Retriever([LONG]),
+    assert AskSettings().answer_style == "span"
+    for hit, question, sentence in ((LONG, "Who sang the national anthem at Super Bowl 50?",
+                                     "Lady Gaga sang the national anthem."),
+                                    (zh_hit, "数据目录多久备份一次？", "数据目录每天凌晨备份一次。")):
+        svc = LLMService(ScriptedGenerator([], scorer=scorer), Retriever([hit]),  # no script: writing would fail
                          AskSettings(min_gate_confidence=0.0, min_span_confidence=0.0))
-    assert english.settings.answer_style == "auto"
-    answer = english.ask("Who sang the national anthem at Super Bowl 50?")  # no script: a model call would fail
-    assert answer.text == "Lady Gaga sang the national anthem. [1]"
-    chinese = LLMService(ScriptedGenerator(["数据目录每天凌晨备份一次 [1]。"], scorer=scorer), Retriever([zh_hit]),
-                         AskSettings(min_gate_confidence=0.0, min_span_confidence=0.0))
-    answer = chinese.ask("数据目录多久备份一次？")
-    assert answer.mode == "answer" and answer.text.startswith("数据目录每天凌晨备份一次 [1]")
+        assert svc.ask(question).text == f"{sentence} [1]"

@@ -44,12 +44,6 @@ from zhiku.engine.settings import AskSettings
 from zhiku.engine.types import Hit
 
 History = Sequence[Mapping[str, str]]
-# Languages `answer_style = "auto"` answers with a span. On the benchmark
-# (default local model, 200 + 50 questions each) span answers beat generated
-# ones in English (correct 0.55 / wrong 0.09 against about 0.50 / 0.17), and
-# generated ones beat spans in Chinese, where the model reads better and
-# sentences are long (0.68 / 0.09 against 0.51 / 0.13).
-SPAN_LANGUAGES = frozenset({"en"})
 
 __all__ = ["AskChain", "History", "Parents", "parents_from", "join_overlapping", "echoes_headers", "restates"]
 
@@ -142,7 +136,7 @@ class AskChain:
             yield finish("refusal", refusal_reason=reason)
             return
 
-        if s.answer_style == "span" or (s.answer_style == "auto" and lang in SPAN_LANGUAGES):
+        if s.answer_style == "span":
             spans = candidates(standalone, sources, lang, self.similarity)
             choice = choose(self.model.generator, standalone, spans, lang) if spans else None
             if choice is not None:
