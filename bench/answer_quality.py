@@ -15,11 +15,16 @@ string after NFKC, lower case, no punctuation, and cites a gold passage),
 wrong, or refused; unanswerable ones are refused or not. `--calibrate N`
 writes the quote scorer's inputs for N + N calibration questions (never the
 benchmark's, no model calls) and `--fit FILES` fits it (engine/llm/rules.py).
+With `--span` it also records every span candidate's features and the
+model's pick (one prompt evaluation per question), and `--fit` then fits the
+span ranker and the span scorer on half the questions and reports answered,
+right and wrong on the other half per threshold.
 
     python bench/answer_quality.py --n 200 --unanswerable 50
     python bench/answer_quality.py --data ../shared/data/retrieval/cmrc-trial --held-articles 30
     python bench/answer_quality.py --calibrate 150 && python bench/answer_quality.py --fit bench/results/answer_quality.calibration.jsonl
     python bench/answer_quality.py --gate-only --n 500 --unanswerable 500
+    python bench/answer_quality.py --calibrate 250 --span && python bench/answer_quality.py --fit bench/results/answer_quality.calibration.jsonl
 
 CMRC articles hold about 4 questions each, so 30 held-out articles give the
 50 unanswerable questions (SQuAD's 3 hold hundreds).
@@ -40,6 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "data" / "retrieval" / "squad-dev"
 RESULTS = ROOT / "bench" / "results"
+# Calibration records span candidates for questions the default learned gate passes.
+SPAN_CALIBRATION_GATE = 0.4
 
 
 def split(dataset, n_answerable: int, n_unanswerable: int, seed: int, held_articles: int):  # type: ignore[no-untyped-def]
@@ -143,6 +150,8 @@ def run_ask(service, dataset, answerable, unanswerable, log, rows_path: Path | N
 
 def summarize(rows: list[dict]) -> dict:
     """EM/F1 over answerable questions, citation precision, refusals, latency."""
+    from zhiku.eval.answers import contains_gold
+
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]
     cites = [ok for r in ans if not r["refused"] for ok in r["cited_ok"]]
@@ -161,6 +170,13 @@ def summarize(rows: list[dict]) -> dict:
         "correct": share(ans, "outcome", "correct"),
         "wrong": share(ans, "outcome", "wrong"),
         "refused": share(ans, "outcome", "refused"),
+        # `wrong` is strict: it also counts answers that hold a gold string but cite
+        # another passage. The issue's wording ("answered, but without a gold answer
+        # string") counts only the first part:
+        "wrong_without_gold": statistics.fmean(
+            r["outcome"] == "wrong" and not contains_gold(r["answer"], r["gold"]) for r in ans) if ans else 0.0,
+        "gold_from_other_passage": statistics.fmean(
+            r["outcome"] == "wrong" and contains_gold(r["answer"], r["gold"]) for r in ans) if ans else 0.0,
         "quoted_answerable": share(ans, "mode", "quote"),
         "quoted_unanswerable": share(una, "mode", "quote"),
         "citation_precision_gold_doc": statistics.fmean(cited_docs) if cited_docs else 0.0,
@@ -259,18 +275,17 @@ def calibrate(service, dataset, answerable, unanswerable, log, span: bool = Fals
             )
             row = {"qid": qid, "group": group, "gate": reason.value if reason else None,
                    "features": features, "gate_features": gate_features(ev), "label": good, "gate_label": packed}
-            if span and gate_confidence(ev) >= chain.settings.min_gate_confidence:
-                spans = candidates(q, sources)
-                choice = choose(service.generator, q, spans, lang)
+            if span and gate_confidence(ev) >= SPAN_CALIBRATION_GATE:
+                spans = candidates(q, sources, lang, chain.similarity)
+                choice = choose(service.generator, q, spans, lang) if spans else None
                 if choice is not None:
+                    def answers(sp) -> bool:  # type: ignore[no-untyped-def]
+                        return group == "answerable" and contains_gold(sp.text, gold) and sp.source.hit.doc_id in relevant
                     row["span"] = {
-                        "features": span_features(ev, choice.probability, choice.rank),
-                        "rank": choice.rank, "probability": choice.probability, "candidates": len(spans),
-                        "sentence_coverage": features["sentence_coverage"],
-                        "label": group == "answerable" and contains_gold(choice.span.text, gold)
-                        and choice.span.source.hit.doc_id in relevant,
-                        "first_label": group == "answerable" and contains_gold(spans[0].text, gold)
-                        and spans[0].source.hit.doc_id in relevant,
+                        "candidates": [{**sp.features, "label": answers(sp)} for sp in spans],
+                        "model_rank": choice.rank, "model_label": answers(spans[choice.rank]),
+                        "gate": gate_confidence(ev), "features": span_features(spans, gate_confidence(ev), choice.rank),
+                        "label": answers(spans[0]),
                     }
             rows.append(row)
         log(f"calibrated {group}: {len(qids)}")
@@ -331,41 +346,79 @@ def fit(rows: list[dict], seed: int, min_gate: float = 0.5) -> dict:
                 "unanswerable": sum(r["group"] == "unanswerable" for r in part),
             }
     final = fit_logistic([r["features"] for r in passing], [r["label"] for r in passing], names)
-    spans = fit_spans([r for r in rows if "span" in r], seed)
+    spans = fit_spans(rows, seed)
     return {"span": spans,"gate_weights_fit_half": gate_w, "gate_weights_all": gate_all, "lexical_gate_weights_all": lexical, "gate_table": gates,
             "quote_weights_fit_half": weights, "quote_weights_all": final, "quote_table": table,
             "quote_base_rate": statistics.fmean(r["label"] for r in passing) if passing else None}
 
 
 def fit_spans(rows: list[dict], seed: int) -> dict:
-    """Fit the span scorer on half the rows with a model pick; report answered/precision on the other half."""
-    from zhiku.engine.llm.rules import SPAN_FEATURES, fit_logistic, logistic
+    """Fit the span ranker, then the span scorer, on half the questions; report on the other half.
 
+    The ranker is fitted over every candidate sentence (label: it holds a
+    gold answer and comes from a gold passage); the scorer over the ranker's
+    best candidate per question (unanswerable questions are negatives), with
+    the ranker refitted, so its inputs are what the chain computes.
+    """
+    from zhiku.engine.llm.rules import SPAN_FEATURES, SPAN_RANK_FEATURES, fit_logistic, logistic
+
+    every = list(rows)
+    random.Random(seed).shuffle(every)
+    half_every = len(every) // 2
+    parts = {"fit": every[:half_every], "check": every[half_every:]}
+    rows = [r for r in every if r.get("span", {}).get("candidates")]
     if not rows:
         return {}
-    for r in rows:  # rows written before the features were recorded
-        r["span"].setdefault("features", {
-            "bias": 1.0, "probability": r["span"]["probability"], "top": float(r["span"]["rank"] == 0),
-            "coverage": r["gate_features"]["coverage"], "dense_margin": r["gate_features"]["dense_margin"]})
-    names = list(SPAN_FEATURES)
-    half = len(rows) // 2
-    w = fit_logistic([r["span"]["features"] for r in rows[:half]], [r["span"]["label"] for r in rows[:half]], names)
+    for r in rows:  # the ranker's intercept (span.candidates adds it at run time)
+        for c in r["span"]["candidates"]:
+            c["bias"] = 1.0
+    half = sum(1 for r in parts["fit"] if r.get("span", {}).get("candidates"))
+
+    def ranker(part: list[dict]) -> dict[str, float]:
+        cands = [c for r in part for c in r["span"]["candidates"]]
+        return fit_logistic(cands, [c["label"] for c in cands], list(SPAN_RANK_FEATURES), l2=1.0)
+
+    def scorer_inputs(r: dict, w: dict[str, float]) -> tuple[dict[str, float], bool]:
+        scores = [logistic(c, w) for c in r["span"]["candidates"]]
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        best = r["span"]["candidates"][order[0]]
+        second = scores[order[1]] if len(order) > 1 else 0.0
+        # The model saw the shipped ranker's order; its agreement is kept as recorded.
+        f = {"bias": 1.0, "p1": scores[order[0]], "margin": scores[order[0]] - second,
+             "share": scores[order[0]] / sum(scores), "gate": r["span"]["gate"],
+             "agree_llm": r["span"]["features"]["agree_llm"] if order[0] == 0 else 0.0,
+             "agree_tw": best.get("tw_top", 0.0), "agree_dense": best.get("dense_top", 0.0), "cov": best.get("cov", 0.0)}
+        return f, bool(best["label"])
+
+    rank_w = ranker(rows[:half])
+    fit_in = [scorer_inputs(r, rank_w) for r in rows[:half]]
+    scorer_w = fit_logistic([f for f, _ in fit_in], [y for _, y in fit_in], list(SPAN_FEATURES), l2=1.0)
     table = {}
-    for threshold in (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-        for name, part in (("fit", rows[:half]), ("check", rows[half:])):
-            kept = [r for r in part if logistic(r["span"]["features"], w) >= threshold]
+    for threshold in (0.0, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8):
+        for name, part in parts.items():
+            judged = [(r, *scorer_inputs(r, rank_w)) for r in part if r.get("span", {}).get("candidates")]
+            kept = [(r, y) for r, f, y in judged if logistic(f, scorer_w) >= threshold]
+            answerable = sum(r["group"] == "answerable" for r in part)
+            unanswerable = len(part) - answerable
             table[f"{threshold}/{name}"] = {
                 "answered": len(kept), "of": len(part),
-                "precision": round(statistics.fmean(r["span"]["label"] for r in kept), 3) if kept else None,
-                "unanswerable_answered": sum(r["group"] == "unanswerable" for r in kept),
+                "right_of_answerable": round(sum(y for _, y in kept) / max(1, answerable), 3),
+                "wrong_of_answerable": round(sum(not y and r["group"] == "answerable" for r, y in kept) / max(1, answerable), 3),
+                "unanswerable_answered": round(sum(r["group"] == "unanswerable" for r, _ in kept) / max(1, unanswerable), 3),
             }
+    rank_all = ranker(rows)
+    all_in = [scorer_inputs(r, rank_all) for r in rows]
+    answerable_rows = [r for r in rows if r["group"] == "answerable"]
     return {
-        "weights_fit_half": w,
-        "weights_all": fit_logistic([r["span"]["features"] for r in rows], [r["span"]["label"] for r in rows], names),
+        "rank_weights_fit_half": rank_w,
+        "rank_weights_all": rank_all,
+        "weights_fit_half": scorer_w,
+        "weights_all": fit_logistic([f for f, _ in all_in], [y for _, y in all_in], list(SPAN_FEATURES), l2=1.0),
         "table": table,
-        "model_pick_right": statistics.fmean(r["span"]["label"] for r in rows),
-        "first_candidate_right": statistics.fmean(r["span"]["first_label"] for r in rows),
-        "picked_first": statistics.fmean(r["span"]["rank"] == 0 for r in rows),
+        "ranked_first_right": statistics.fmean(r["span"]["label"] for r in answerable_rows) if answerable_rows else None,
+        "model_pick_right": statistics.fmean(r["span"]["model_label"] for r in answerable_rows) if answerable_rows else None,
+        "any_candidate_right": statistics.fmean(
+            any(c["label"] for c in r["span"]["candidates"]) for r in answerable_rows) if answerable_rows else None,
     }
 
 

@@ -13,6 +13,10 @@ from zhiku.engine.llm.rules import (
     gate,
     gate_features,
     logistic,
+    SPAN_RANK_FEATURES,
+    SPAN_WEIGHTS,
+    span_confidence,
+    span_features,
 )
 from zhiku.engine.llm.span import candidates
 from zhiku.engine.settings import AskSettings
@@ -90,27 +94,49 @@ def test_span_candidates_rank_the_sentences_that_hold_the_rare_question_terms_fi
     svc = service([], retriever=Retriever([LONG]))
     question = "Who sang the national anthem at Super Bowl 50?"
     sources = svc._chain()._pack([LONG], 5, question)
-    spans = candidates(question, sources)
+    spans = candidates(question, sources, "en")
     assert spans[0].text == "Lady Gaga sang the national anthem."
     assert all(s.source.n == 1 for s in spans)
+    assert all(set(SPAN_RANK_FEATURES) - {"bias"} <= set(s.features) for s in spans)
+    assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
 
 
-def test_a_span_answer_is_the_sentence_the_model_scores_highest_verbatim_and_cited():
-    def scorer(messages, choices):
-        listed = messages[-1]["content"]
-        # The model prefers the sentence that mentions the score of the game.
-        line = next(l for l in listed.splitlines() if "24-10" in l)
-        return [0.0 if line.startswith(f"{c}.") else -5.0 for c in choices]
+def test_the_span_ranker_reads_the_embedding_similarity_when_one_is_given():
+    svc = service([], retriever=Retriever([LONG]))
+    question = "Who performed before kickoff?"  # no sentence holds these words
+    sources = svc._chain()._pack([LONG], 5, question)
+    near = "Lady Gaga sang the national anthem."
+    spans = candidates(question, sources, "en", lambda q, texts: [0.9 if t == near else 0.2 for t in texts])
+    assert spans[0].text == near
+    assert spans[0].features["dense_top"] == 1.0 and spans[0].features["dense_gap"] == 0.0
+    assert all(s.features["dense_gap"] == -0.7 for s in spans[1:])
 
-    svc = LLMService(ScriptedGenerator([], scorer=scorer), Retriever([LONG]),
-                     AskSettings(answer_style="span", min_gate_confidence=0.0, min_span_confidence=0.0))
-    answer = svc.ask("What was the score when the Denver Broncos defeated the Carolina Panthers?")
-    assert answer.mode == "answer" and answer.grounded
+
+def test_a_span_answer_is_the_ranked_best_sentence_verbatim_and_cited_and_the_models_agreement_counts():
+    def prefers(word):
+        def scorer(messages, choices):
+            line = next(l for l in messages[-1]["content"].splitlines() if word in l)
+            return [0.0 if line.startswith(f"{c}.") else -5.0 for c in choices]
+        return scorer
+
+    question = "What was the score when the Denver Broncos defeated the Carolina Panthers?"
     sentence = "The Denver Broncos defeated the Carolina Panthers 24-10 in Super Bowl 50."
-    assert answer.text == f"{sentence} [1]"
-    (cite,) = answer.citations
-    assert cite.doc_id == "sb50" and cite.snippet == sentence
-    assert "first_token_ms" in answer.timings
+    confidences = {}
+    for word in ("24-10", "Gaga"):  # the model agrees with the ranking, then not
+        svc = LLMService(ScriptedGenerator([], scorer=prefers(word)), Retriever([LONG]),
+                         AskSettings(answer_style="span", min_gate_confidence=0.0, min_span_confidence=0.0))
+        answer = svc.ask(question)
+        assert answer.mode == "answer" and answer.grounded
+        assert answer.text == f"{sentence} [1]"  # the ranker's pick either way
+        (cite,) = answer.citations
+        assert cite.doc_id == "sb50" and cite.snippet == sentence
+        assert "first_token_ms" in answer.timings
+        chain = svc._chain()
+        spans = candidates(question, chain._pack([LONG], 5, question), "en")
+        model_rank = 0 if word == "24-10" else 1
+        confidences[word] = span_confidence(span_features(spans, 0.8, model_rank), "en")
+    assert SPAN_WEIGHTS["en"].get("agree_llm", 0.0) > 0
+    assert confidences["24-10"] > confidences["Gaga"]
 
 
 def test_span_style_falls_back_to_generation_when_the_model_cannot_score_choices():
@@ -132,3 +158,15 @@ def test_an_unsure_span_pick_is_refused_as_the_models():
                      AskSettings(answer_style="span", min_gate_confidence=0.0, min_span_confidence=0.999))
     answer = svc.ask("Who sang the national anthem at Super Bowl 50?")
     assert answer.mode == "refusal" and answer.refusal_reason is RefusalReason.MODEL and answer.citations == []
+
+
+def test_span_is_the_default_style_in_both_languages():
+    zh_hit = Hit("ops", "ops#0", "数据目录每天凌晨备份一次。备份保存在对象存储中，保留三十天。", 0.9, title="运维手册")
+    scorer = lambda m, c: [0.0] + [-5.0] * (len(c) - 1)  # noqa: E731
+    assert AskSettings().answer_style == "span"
+    for hit, question, sentence in ((LONG, "Who sang the national anthem at Super Bowl 50?",
+                                     "Lady Gaga sang the national anthem."),
+                                    (zh_hit, "数据目录多久备份一次？", "数据目录每天凌晨备份一次。")):
+        svc = LLMService(ScriptedGenerator([], scorer=scorer), Retriever([hit]),  # no script: writing would fail
+                         AskSettings(min_gate_confidence=0.0, min_span_confidence=0.0))
+        assert svc.ask(question).text == f"{sentence} [1]"

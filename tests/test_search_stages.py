@@ -206,3 +206,12 @@ def test_identifier_queries_read_only_the_chunks_that_can_hold_them(kb: Knowledg
     assert ("query_dense", False) in reads and reads.count(("query_sparse", False)) == 2
     assert not any(flag is True for _, flag in reads)
     assert sum(n for name, n in reads if name == "retrieve") <= 3
+
+
+def test_bilingual_similarity_is_the_search_score_from_one_half_only() -> None:
+    en, ml = FakeEmbedder(dim=8), FakeEmbedder(dim=6)
+    bi = BilingualEmbedder(en, ml)
+    texts = ["hello world", "你好世界", "goodbye"]
+    for question in ("hello there", "你好"):
+        assert np.allclose(bi.similarity(question, texts), bi.embed_documents(texts) @ bi.embed_query(question),
+                           atol=1e-6)

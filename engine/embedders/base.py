@@ -77,6 +77,10 @@ class Embedder(ABC):
         """The query's vector for searching passages in another language (cross-lingual pools)."""
         return self.embed_query(text)
 
+    def similarity(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """Each text's score against the query, as search would score it as a passage."""
+        return self.embed_documents(texts) @ self.embed_query(query)
+
     def _query_batcher(self) -> "_QueryBatcher":
         batcher = self.__dict__.get("_batcher")
         if batcher is None:

@@ -77,6 +77,11 @@ class BilingualEmbedder(Embedder):
         """A question searching passages in another language meets the multilingual half."""
         return self._query(text, english=False)
 
+    def similarity(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """As search scores them, computing only the half the query meets (half the model work)."""
+        part = self.english if detect_language(query) == "en" else self.multilingual
+        return (part.embed_documents(texts) @ part.embed_query(query)) * HALF
+
     def _query(self, text: str, english: bool) -> np.ndarray:
         # Each part caches its own query vectors; only the half that is used is computed.
         out = np.zeros(self.english.dim + self.multilingual.dim, dtype=np.float32)

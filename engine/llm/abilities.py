@@ -23,6 +23,8 @@ from zhiku.engine.llm.rewrite import generate_stream, rewrite_stream
 from zhiku.engine.llm.summarize import Summarizer
 from zhiku.engine.errors import ConfigError
 from zhiku.engine.llm.rerank import Reranker, build_reranker
+from zhiku.engine.llm.span import SentenceSimilarity
+from zhiku.engine.embedders.base import Embedder
 from zhiku.engine.settings import Settings
 from zhiku.engine.types import Hit
 
@@ -41,6 +43,7 @@ class LLMService:
         reranker: Reranker | None = None,
         get_document: Callable[[str], Any] | None = None,
         dense_floors: Mapping[str, float] | None = None,
+        similarity: SentenceSimilarity | None = None,
     ) -> None:
         self.generator = generator
         self.model = GeneratorChatModel(generator=generator)
@@ -56,6 +59,7 @@ class LLMService:
                 reranker,
                 parents_from(get_document) if get_document else None,
                 dense_floors,
+                similarity,
             )
             if retriever is not None
             else None
@@ -184,4 +188,16 @@ def build_llm(settings: Settings, generator: Generator, kb: "KnowledgeBase | Non
     reranker = build_reranker(ask.rerank, ask.rerank_model, settings.llm.threads)
     if kb is None:
         return LLMService(generator, None, ask, reranker)
-    return LLMService(generator, kb.search, ask, reranker, kb.get_document, kb.embedder.relevance_floors)
+    return LLMService(
+        generator, kb.search, ask, reranker, kb.get_document, kb.embedder.relevance_floors,
+        embedding_similarity(kb.embedder),
+    )
+
+
+def embedding_similarity(embedder: Embedder) -> SentenceSimilarity:
+    """The question's similarity to each text under `embedder`, as the collection's search scores it."""
+
+    def similarity(question: str, texts: Sequence[str]) -> list[float]:
+        return [float(x) for x in embedder.similarity(question, list(texts))]
+
+    return similarity

@@ -25,13 +25,14 @@ from zhiku.engine.llm.citations import (
 from zhiku.engine.llm.context import ParentOf, Source, best_sentence, format_sources, pack_sources, term_weights
 from zhiku.engine.llm.query_rewrite import QUERY_REWRITERS, Retriever
 from zhiku.engine.llm.rerank import Reranker
-from zhiku.engine.llm.span import candidates, choose
+from zhiku.engine.llm.span import SentenceSimilarity, candidates, choose
 from zhiku.engine.llm.rules import (
     QUOTE_WEIGHTS,
     Evidence,
     declined,
     echoes_headers,
     gate,
+    gate_confidence,
     quote_confidence,
     quote_features,
     restates,
@@ -58,8 +59,11 @@ class AskChain:
         reranker: Reranker | None = None,
         parent_of: ParentOf | None = None,
         dense_floors: Mapping[str, float] | None = None,
+        similarity: SentenceSimilarity | None = None,
     ) -> None:
         self.model = model
+        # Question-to-sentence similarity for span answers (the collection's embedder).
+        self.similarity = similarity
         self.settings = settings or AskSettings()
         self.dense_floors = dict(dense_floors or {})
         # Floors come with a retriever that can search the dense leg alone
@@ -133,13 +137,14 @@ class AskChain:
             return
 
         if s.answer_style == "span":
-            choice = choose(self.model.generator, standalone, candidates(standalone, sources), lang)
+            spans = candidates(standalone, sources, lang, self.similarity)
+            choice = choose(self.model.generator, standalone, spans, lang) if spans else None
             if choice is not None:
-                span = choice.span
-                features = span_features(evidence, choice.probability, choice.rank)
+                features = span_features(spans, gate_confidence(evidence), choice.rank)
                 if span_confidence(features, lang) < s.min_span_confidence:
                     yield finish("refusal", refusal_reason=RefusalReason.MODEL)
                     return
+                span = spans[0]
                 text = f"{span.text} [{span.source.n}]"
                 timings["first_token_ms"] = round((time.perf_counter() - start) * 1000, 2)
                 lap("generate_ms", t)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from zhiku.engine.llm.answer import RefusalReason
 from zhiku.engine.llm.citations import STOPWORDS, content_tokens, coverage, starts_with_marker, strip_markers
@@ -334,41 +334,78 @@ fit_quote_weights = fit_logistic
 
 # -- span answers ------------------------------------------------------------------
 
-# Logistic weights over `span_features`, per language, fitted by
-# `bench/answer_quality.py --calibrate 150 --span` on calibration questions
-# the learned gate passes (label: the picked sentence holds a gold answer
-# and comes from a gold passage). squad-dev, 143 picks: the default model's
-# pick was right 0.53 of the time, the best-ranked candidate 0.71, and the
-# best sentence of source [1] (quote mode) 0.74; when the model picked the
-# best-ranked candidate (58 %) it was right 0.82 of the time, otherwise 0.13.
-# So the scorer mostly trusts agreement (`top`). Fitted on half, on the other
-# half span answers at >= 0.5 gave correct 0.37, wrong 0.09 and refused 94 %
-# of unanswerable questions: more careful than generated answers, but not
-# more useful, which is why `generate` stays the default.
-SPAN_WEIGHTS: dict[str, dict[str, float]] = {
-    "en": {"bias": -3.841, "probability": 7.225, "top": 2.979, "coverage": -0.994, "dense_margin": 1.492},
-    # cmrc-trial, 60 + 60 calibration questions (53 picks; Chinese has no dense
-    # floor): the pick was right 0.57 of the time (best-ranked candidate 0.62,
-    # quote mode 0.65). On the checked half (32 answerable, 27 unanswerable)
-    # span answers at >= 0.5 gave correct 0.56, wrong 0.09, refused all the
-    # unanswerable; on the fitted half 0.36 / 0.14: small samples, wide spread.
-    "zh": {"bias": -4.877, "probability": 2.765, "top": 2.965, "coverage": 2.796, "dense_margin": 0.0},
+# The span ranker (engine/llm/span.py): logistic weights over each candidate
+# sentence's features, per language, fitted by `bench/answer_quality.py
+# --calibrate N --span` then `--fit` (label: the sentence holds a gold answer
+# and comes from a gold passage), on calibration questions only.
+SPAN_RANK_WEIGHTS: dict[str, dict[str, float]] = {
+    # squad-dev, 250 + 250 calibration questions (229 answerable the gate
+    # passes): the ranker's best sentence answered 0.78 of them (any candidate:
+    # 0.95; the model's own pick: 0.59).
+    "en": {"bias": -5.464, "tw_norm": 0.843, "tw_top": 1.326, "cov": 1.51, "src0": 2.17, "src1": 0.855,
+           "pos0": -0.3, "loglen": 0.501, "dense_gap": 1.679, "dense_top": 1.771},
+    # cmrc-trial, 150 + 64 (136 passed): 0.71 (any candidate 0.85; the model's pick 0.66).
+    "zh": {"bias": -7.445, "tw_norm": 1.592, "tw_top": 1.2, "cov": 1.091, "src0": 2.326, "src1": -0.873,
+           "pos0": -0.783, "loglen": 1.775, "dense_gap": 0.094, "dense_top": 1.763},
 }
-SPAN_FEATURES = tuple(SPAN_WEIGHTS["en"])
+SPAN_RANK_FEATURES = (
+    "bias", "tw_norm", "tw_top", "cov", "src0", "src1", "pos0", "loglen", "dense_gap", "dense_top",
+)
 
 
-def span_features(ev: Evidence, probability: float, rank: int) -> dict[str, float]:
-    """The span scorer's inputs: the model's probability for its pick, whether the pick is the
-    best-ranked candidate, the best source's question coverage, and the dense margin."""
+def span_rank(features: Mapping[str, float], lang: str) -> float:
+    """The ranker's probability that a candidate sentence answers the question."""
+    return logistic(features, SPAN_RANK_WEIGHTS[lang])
+
+
+# The span scorer: whether to give the ranker's best sentence. Fitted as above
+# on the same calibration questions (label: that sentence answers).
+SPAN_WEIGHTS: dict[str, dict[str, float]] = {
+    # Fitted on half the calibration questions, checked on the other half, at
+    # the default `min_span_confidence` (0.6): English correct 0.61 / wrong
+    # 0.08 / unanswerable answered 0.04 (fitted half 0.57 / 0.11 / 0.02);
+    # Chinese 0.66 / 0.30 / 0.10 (0.67 / 0.18 / 0.07): the Chinese scorer
+    # separates poorly on 136 questions.
+    "en": {"bias": -3.448, "p1": 0.84, "margin": 0.961, "share": 1.453, "gate": 1.63, "agree_llm": 0.771,
+           "agree_tw": 0.103, "agree_dense": 0.211, "cov": 1.039},
+    "zh": {"bias": -2.122, "p1": 0.545, "margin": 1.998, "share": 1.493, "gate": 1.198, "agree_llm": 0.234,
+           "agree_tw": -0.201, "agree_dense": -0.773, "cov": 0.406},
+}
+SPAN_FEATURES = ("bias", "p1", "margin", "share", "gate", "agree_llm", "agree_tw", "agree_dense", "cov")
+
+
+class Ranked(Protocol):
+    """A ranked candidate (`span.Span`): the ranker's probability and its inputs."""
+
+    score: float
+    features: Mapping[str, float]
+
+
+def span_features(spans: Sequence[Ranked], gate: float, model_rank: int | None) -> dict[str, float]:
+    """The span scorer's inputs for the ranker's best candidate (`spans`, best first).
+
+    p1, margin, share: the ranker's probability for it, its lead over the
+    second, its share of all candidates' probability; gate: the learned
+    gate's confidence; agree_*: whether the model's pick (its rank among
+    those the model saw is 0), the term weights and the embedding also put it
+    first; cov: its share of the question's words.
+    """
+    best = spans[0]
+    second = spans[1].score if len(spans) > 1 else 0.0
+    total = sum(s.score for s in spans)
     return {
         "bias": 1.0,
-        "probability": probability,
-        "top": float(rank == 0),
-        "coverage": ev.best_relevance,
-        "dense_margin": ev.dense_margin(),
+        "p1": best.score,
+        "margin": best.score - second,
+        "share": best.score / total if total else 0.0,
+        "gate": gate,
+        "agree_llm": float(model_rank == 0),
+        "agree_tw": best.features.get("tw_top", 0.0),
+        "agree_dense": best.features.get("dense_top", 0.0),
+        "cov": best.features.get("cov", 0.0),
     }
 
 
 def span_confidence(features: Mapping[str, float], lang: str) -> float:
-    """The span scorer's probability that the picked sentence answers the question."""
+    """The span scorer's probability that the ranker's best sentence answers the question."""
     return logistic(features, SPAN_WEIGHTS[lang])
