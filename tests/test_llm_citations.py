@@ -251,3 +251,13 @@ def test_clauses_do_not_split_numbers():
 
 def test_truncate_to_counts_its_ellipsis():
     assert count_words(truncate_to("a b c d e f", 3, count_words)) <= 3
+
+
+def test_sentences_do_not_end_at_initials_or_abbreviations():
+    from zhiku.engine.llm.citations import split_sentences
+
+    # A span answer is a whole sentence: split at "H." it lost the name it was asked for.
+    assert split_sentences("现任主席是约翰·海克特·麦克阿瑟（John H. McArthur）教授。他任职十年。") == [
+        "现任主席是约翰·海克特·麦克阿瑟（John H. McArthur）教授。", "他任职十年。"]
+    assert split_sentences("John F. Kennedy met Dr. Smith in the U.S. Army. They spoke. Did it help? Yes!") == [
+        "John F. Kennedy met Dr. Smith in the U.S. Army.", "They spoke.", "Did it help?", "Yes!"]

@@ -51,8 +51,9 @@ def llama():
 @pytest.fixture(scope="module")
 def llama_service(llama):
     # A plain retriever has no dense leg, so the learned gate would judge on
-    # words alone; these tests are about the model, so the fixed gates run.
-    return LLMService(llama, retriever, AskSettings(top_k=3, answer_tokens=64, gate="fixed"))
+    # words alone; these tests are about the model writing, so the fixed gates
+    # run and answers are generated (span answers: kb_service below).
+    return LLMService(llama, retriever, AskSettings(top_k=3, answer_tokens=64, gate="fixed", answer_style="generate"))
 
 
 def test_llamacpp_streams_and_counts_tokens(llama):

@@ -29,6 +29,12 @@ _TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9]+(?:'[a-z]+)?")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\u3400-\u9fff\uf900-\ufaff]+")
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+# What ends a piece that is not a sentence's end: an initial (one capital
+# letter) or a common abbreviation, then its full stop.
+_ABBREVIATION = re.compile(
+    r"(?:(?<![\w.])[A-Z]|(?<![\w.])(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|Mt|Gen|Col|Lt|Capt|Gov|Sen|Rep|Rev|"
+    r"vs|etc|No|Nos|Vol|Fig|Inc|Ltd|Co|Corp|approx|e\.g|i\.e|a\.m|p\.m|U\.S|U\.K))\.$"
+)
 STOPWORDS = frozenset(
     "a an the of to in on at for by with from and or but is are was were be been being "
     "it its this that these those as what which who whom whose when where why how did do "
@@ -151,8 +157,21 @@ def attribute(
 
 
 def split_sentences(text: str) -> list[str]:
-    """The text's sentences (split after . ! ? and their CJK forms), stripped, none empty."""
-    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+    """The text's sentences (split after . ! ? and their CJK forms), stripped, none empty.
+
+    A full stop after an initial or a common abbreviation (`John H. McArthur`,
+    `Dr. Smith`, `U.S. Army`) does not end a sentence.
+    """
+    out: list[str] = []
+    for piece in _SENTENCE.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if out and _ABBREVIATION.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
 
 
 def starts_with_marker(text: str) -> bool:
