@@ -70,6 +70,10 @@ class ScoredPoint:
     payload: dict[str, Any]
 
 
+# How a chunk's section path is joined ("Guide > Install"); the last part is its heading.
+SECTION_SEP = " > "
+
+
 @dataclass(slots=True)
 class Hit:
     """One search result as users see it."""

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from zhiku.engine.textsplit import split_text
+from zhiku.engine.types import SECTION_SEP
 from zhiku.ingest.model import Element, Piece
 
 CountTokens = Callable[[str], int]
-SECTION_SEP = " > "
 
 
 @dataclass(frozen=True, slots=True)

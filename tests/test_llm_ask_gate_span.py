@@ -170,3 +170,12 @@ def test_span_is_the_default_style_in_both_languages():
         svc = LLMService(ScriptedGenerator([], scorer=scorer), Retriever([hit]),  # no script: writing would fail
                          AskSettings(min_gate_confidence=0.0, min_span_confidence=0.0))
         assert svc.ask(question).text == f"{sentence} [1]"
+
+
+def test_a_span_answer_leaves_out_the_section_heading_its_chunk_starts_with():
+    hit = Hit("notes", "notes#0", "Highlights\nHybrid search combines dense vectors with BM25. Ingest is incremental.",
+              0.9, title="Release notes", section="Release notes > Highlights")
+    svc = LLMService(ScriptedGenerator([], scorer=lambda m, c: [0.0] + [-5.0] * (len(c) - 1)), Retriever([hit]),
+                     AskSettings(min_gate_confidence=0.0, min_span_confidence=0.0))
+    answer = svc.ask("What does hybrid search combine?")
+    assert answer.text == "Hybrid search combines dense vectors with BM25. [1]"

@@ -43,6 +43,7 @@ from zhiku.engine.llm.chat_model import to_messages
 from zhiku.engine.llm.citations import content_tokens, coverage, split_sentences
 from zhiku.engine.llm.context import Source, _terms, term_weights
 from zhiku.engine.llm.templates import Lang, load_prompt
+from zhiku.engine.types import SECTION_SEP
 
 # Sources whose sentences are candidates, and how many the model sees. The
 # best source holds the answer most often (on squad-dev the model's right
@@ -84,7 +85,7 @@ def candidates(
     raw: list[tuple[Source, str, dict[str, float]]] = []
     seen: set[str] = set()
     for rank, src in enumerate(top):
-        sentences = split_sentences(src.hit.text)
+        sentences = [_without_heading(x, src.hit.section) for x in split_sentences(src.hit.text)]
         for pos, sentence in enumerate(sentences):
             if not sentence or sentence in seen or len(sentence) > MAX_SPAN_CHARS:
                 continue
@@ -111,6 +112,14 @@ def candidates(
     spans = [Span(src, text, span_rank({"bias": 1.0, **f}, lang), f) for src, text, f in raw]
     # Ties go to the better-ranked source and the earlier sentence (stable sort).
     return sorted(spans, key=lambda s: -s.score)
+
+
+def _without_heading(sentence: str, section: str) -> str:
+    """The sentence without its section's heading line (a chunk starts with it; it ends no sentence)."""
+    heading = section.rsplit(SECTION_SEP, 1)[-1].strip() if section else ""
+    if heading and sentence.startswith(heading + "\n"):
+        return sentence[len(heading) + 1 :].strip()
+    return sentence
 
 
 def _relative(raw: list[tuple[Source, str, dict[str, float]]], key: str, scaled: str, top: str, ratio: bool) -> None:
