@@ -41,6 +41,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "data" / "retrieval" / "squad-dev"
@@ -360,7 +361,7 @@ def fit_spans(rows: list[dict], seed: int) -> dict:
     best candidate per question (unanswerable questions are negatives), with
     the ranker refitted, so its inputs are what the chain computes.
     """
-    from zhiku.engine.llm.rules import SPAN_FEATURES, SPAN_RANK_FEATURES, fit_logistic, logistic
+    from zhiku.engine.llm.rules import SPAN_FEATURES, SPAN_RANK_FEATURES, fit_logistic, logistic, span_features
 
     every = list(rows)
     random.Random(seed).shuffle(every)
@@ -379,16 +380,11 @@ def fit_spans(rows: list[dict], seed: int) -> dict:
         return fit_logistic(cands, [c["label"] for c in cands], list(SPAN_RANK_FEATURES), l2=1.0)
 
     def scorer_inputs(r: dict, w: dict[str, float]) -> tuple[dict[str, float], bool]:
-        scores = [logistic(c, w) for c in r["span"]["candidates"]]
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])
-        best = r["span"]["candidates"][order[0]]
-        second = scores[order[1]] if len(order) > 1 else 0.0
-        # The model saw the shipped ranker's order; its agreement is kept as recorded.
-        f = {"bias": 1.0, "p1": scores[order[0]], "margin": scores[order[0]] - second,
-             "share": scores[order[0]] / sum(scores), "gate": r["span"]["gate"],
-             "agree_llm": r["span"]["features"]["agree_llm"] if order[0] == 0 else 0.0,
-             "agree_tw": best.get("tw_top", 0.0), "agree_dense": best.get("dense_top", 0.0), "cov": best.get("cov", 0.0)}
-        return f, bool(best["label"])
+        ranked = sorted((SimpleNamespace(score=logistic(c, w), features=c, index=i)
+                         for i, c in enumerate(r["span"]["candidates"])), key=lambda s: -s.score)
+        # The model saw the shipped ranker's order (index 0 first): its pick is kept as recorded.
+        model_rank = r["span"]["model_rank"] if ranked[0].index == 0 else None
+        return span_features(ranked, r["span"]["gate"], model_rank), bool(ranked[0].features["label"])
 
     rank_w = ranker(rows[:half])
     fit_in = [scorer_inputs(r, rank_w) for r in rows[:half]]

@@ -43,6 +43,7 @@ from zhiku.engine.llm.base import Generator
 from zhiku.engine.llm.chat_model import to_messages
 from zhiku.engine.llm.citations import content_tokens, coverage, split_sentences
 from zhiku.engine.llm.context import Source, _terms, term_weights
+from zhiku.engine.llm.rules import span_rank
 from zhiku.engine.llm.templates import Lang, load_prompt
 from zhiku.engine.types import SECTION_SEP
 
@@ -78,8 +79,6 @@ def candidates(
     similarity: SentenceSimilarity | None = None,
 ) -> list[Span]:
     """The sentences of the top sources, best first by the span ranker."""
-    from zhiku.engine.llm.rules import span_rank
-
     top = list(sources[:SPAN_SOURCES])
     weights = term_weights(question, [src.hit.text for src in top])
     needles = content_tokens(question)
