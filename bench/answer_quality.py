@@ -353,6 +353,11 @@ def fit(rows: list[dict], seed: int, min_gate: float = 0.5) -> dict:
             "quote_base_rate": statistics.fmean(r["label"] for r in passing) if passing else None}
 
 
+def _source_rank(features: dict) -> int:
+    """A candidate's source rank among the span sources (0, 1, or 2 and beyond), from its features."""
+    return 0 if features.get("src0") else 1 if features.get("src1") else 2
+
+
 def fit_spans(rows: list[dict], seed: int) -> dict:
     """Fit the span ranker, then the span scorer, on half the questions; report on the other half.
 
@@ -361,7 +366,9 @@ def fit_spans(rows: list[dict], seed: int) -> dict:
     best candidate per question (unanswerable questions are negatives), with
     the ranker refitted, so its inputs are what the chain computes.
     """
-    from zhiku.engine.llm.rules import SPAN_FEATURES, SPAN_RANK_FEATURES, fit_logistic, logistic, span_features
+    from zhiku.engine.llm.rules import (
+        SPAN_FEATURES, SPAN_QUOTE_FEATURES, SPAN_RANK_FEATURES, fit_logistic, logistic, span_features, span_quote_features,
+    )
 
     every = list(rows)
     random.Random(seed).shuffle(every)
@@ -379,28 +386,47 @@ def fit_spans(rows: list[dict], seed: int) -> dict:
         cands = [c for r in part for c in r["span"]["candidates"]]
         return fit_logistic(cands, [c["label"] for c in cands], list(SPAN_RANK_FEATURES), l2=1.0)
 
-    def scorer_inputs(r: dict, w: dict[str, float]) -> tuple[dict[str, float], bool]:
+    def scorer_inputs(r: dict, w: dict[str, float]) -> tuple[dict[str, float], bool, dict[str, float], bool]:
+        """The answer scorer's and the quote scorer's inputs and labels, under ranker weights `w`."""
         ranked = sorted((SimpleNamespace(score=logistic(c, w), features=c, index=i)
                          for i, c in enumerate(r["span"]["candidates"])), key=lambda s: -s.score)
-        # The model saw the shipped ranker's order (index 0 first): its pick is kept as recorded.
-        model_rank = r["span"]["model_rank"] if ranked[0].index == 0 else None
-        return span_features(ranked, r["span"]["gate"], model_rank), bool(ranked[0].features["label"])
+        # The model's pick is a candidate (recorded in the shipped ranker's order).
+        pick = r["span"]["model_rank"]
+        model_rank = next((k for k, s in enumerate(ranked) if s.index == pick), None)
+        # The partner: the next best sentence of the best one's source (span.partner_index).
+        source = [_source_rank(s.features) for s in ranked]
+        partner = next((k for k in range(1, len(ranked)) if source[k] == source[0]), None)
+        pair = [ranked[0]] + ([ranked[partner]] if partner is not None else [])
+        return (span_features(ranked, r["span"]["gate"], model_rank),
+                bool(ranked[0].features["label"]),
+                span_quote_features(ranked, partner, r["span"]["gate"], model_rank),
+                any(s.features["label"] for s in pair))
 
     rank_w = ranker(rows[:half])
     fit_in = [scorer_inputs(r, rank_w) for r in rows[:half]]
-    scorer_w = fit_logistic([f for f, _ in fit_in], [y for _, y in fit_in], list(SPAN_FEATURES), l2=1.0)
+    scorer_w = fit_logistic([x[0] for x in fit_in], [x[1] for x in fit_in], list(SPAN_FEATURES), l2=1.0)
+    quote_w = fit_logistic([x[2] for x in fit_in], [x[3] for x in fit_in], list(SPAN_QUOTE_FEATURES), l2=1.0)
     table = {}
-    for threshold in (0.0, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8):
+    for threshold, quote_threshold in [(t, None) for t in (0.5, 0.55, 0.6, 0.65, 0.7, 0.8)] + [
+        (t, q) for t in (0.6, 0.65, 0.7, 0.75) for q in (0.6, 0.65, 0.7, 0.75, 0.8)
+    ]:
         for name, part in parts.items():
             judged = [(r, *scorer_inputs(r, rank_w)) for r in part if r.get("span", {}).get("candidates")]
-            kept = [(r, y) for r, f, y in judged if logistic(f, scorer_w) >= threshold]
+            kept, quoted = [], []
+            for r, f, y, fq, yq in judged:
+                if logistic(f, scorer_w) >= threshold:
+                    kept.append((r, y))
+                elif quote_threshold is not None and logistic(fq, quote_w) >= quote_threshold:
+                    quoted.append((r, yq))
+            given = kept + quoted
             answerable = sum(r["group"] == "answerable" for r in part)
             unanswerable = len(part) - answerable
-            table[f"{threshold}/{name}"] = {
-                "answered": len(kept), "of": len(part),
-                "right_of_answerable": round(sum(y for _, y in kept) / max(1, answerable), 3),
-                "wrong_of_answerable": round(sum(not y and r["group"] == "answerable" for r, y in kept) / max(1, answerable), 3),
-                "unanswerable_answered": round(sum(r["group"] == "unanswerable" for r, _ in kept) / max(1, unanswerable), 3),
+            table[f"{threshold}/{quote_threshold}/{name}"] = {
+                "answered": len(kept), "quoted": len(quoted), "of": len(part),
+                "right_of_answerable": round(sum(y for _, y in given) / max(1, answerable), 3),
+                "right_quoted_of_answerable": round(sum(y for _, y in quoted) / max(1, answerable), 3),
+                "wrong_of_answerable": round(sum(not y and r["group"] == "answerable" for r, y in given) / max(1, answerable), 3),
+                "unanswerable_answered": round(sum(r["group"] == "unanswerable" for r, _ in given) / max(1, unanswerable), 3),
             }
     rank_all = ranker(rows)
     all_in = [scorer_inputs(r, rank_all) for r in rows]
@@ -409,7 +435,9 @@ def fit_spans(rows: list[dict], seed: int) -> dict:
         "rank_weights_fit_half": rank_w,
         "rank_weights_all": rank_all,
         "weights_fit_half": scorer_w,
-        "weights_all": fit_logistic([f for f, _ in all_in], [y for _, y in all_in], list(SPAN_FEATURES), l2=1.0),
+        "weights_all": fit_logistic([x[0] for x in all_in], [x[1] for x in all_in], list(SPAN_FEATURES), l2=1.0),
+        "quote_weights_fit_half": quote_w,
+        "quote_weights_all": fit_logistic([x[2] for x in all_in], [x[3] for x in all_in], list(SPAN_QUOTE_FEATURES), l2=1.0),
         "table": table,
         "ranked_first_right": statistics.fmean(r["span"]["label"] for r in answerable_rows) if answerable_rows else None,
         "model_pick_right": statistics.fmean(r["span"]["model_label"] for r in answerable_rows) if answerable_rows else None,

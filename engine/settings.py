@@ -183,8 +183,14 @@ class AskSettings(BaseModel):
     # generation in both languages (README's /ask section has the figures).
     answer_style: Literal["generate", "span"] = "span"
     # A span answer is given when the span scorer (engine/llm/rules.py,
-    # SPAN_WEIGHTS) reaches this probability; else the chain refuses (`model`).
-    min_span_confidence: float = Field(0.6, ge=0.0, le=1.0)
+    # SPAN_WEIGHTS) reaches this probability. Below it, with quote_mode on,
+    # the ranker's best two sentences are quoted (`mode: "quote"`) when the
+    # quote scorer (SPAN_QUOTE_WEIGHTS) reaches min_span_quote_confidence;
+    # else the chain refuses (`model`). None: the question language's
+    # calibrated value (rules.SPAN_THRESHOLDS: 0.75 and 0.6 in English, 0.75
+    # and 0.75 in Chinese).
+    min_span_confidence: float | None = Field(None, ge=0.0, le=1.0)
+    min_span_quote_confidence: float | None = Field(None, ge=0.0, le=1.0)
     # Retrieval gate: refuse without calling the model when the best source
     # covers too little of the question (share of its content words; Chinese
     # is counted in character bigrams, which paraphrase breaks more often, so

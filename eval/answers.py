@@ -22,6 +22,9 @@ from zhiku.eval.beir import BeirDataset
 _PUNCT = set(string.punctuation) | {"。", "，", "、", "；", "：", "？", "！", "“", "”", "（", "）", "《", "》"}
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Whole-word bounds for a Latin gold string: no letter or digit of a spaced script beside it.
+_NOT_WORD_BEFORE = r"(?<![^\W_\u3400-\u9fff\uf900-\ufaff])"
+_NOT_WORD_AFTER = r"(?![^\W_\u3400-\u9fff\uf900-\ufaff])"
 _CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff]) | (?=[\u3400-\u9fff\uf900-\ufaff])")
 _REFUSALS = (
     "i don't know", "i do not know", "cannot answer", "can't answer", "not enough information",
@@ -77,13 +80,17 @@ def normalize_gold(text: str) -> str:
 
 
 def contains_gold(answer: str, gold: Sequence[str]) -> bool:
-    """Whether the answer holds one of the gold strings (after `normalize_gold`, whole words for Latin text)."""
-    body = f" {normalize_gold(answer)} "
+    """Whether the answer holds one of the gold strings (after `normalize_gold`, whole words for Latin text).
+
+    A whole word ends at a space, punctuation or a CJK character: Chinese
+    writes `有效距离30km，` with no space, and 30km is a whole word there.
+    """
+    body = normalize_gold(answer)
     for g in gold:
         wanted = normalize_gold(g)
         if not wanted:
             continue
-        if _CJK.search(wanted) and wanted in body or f" {wanted} " in body:
+        if _CJK.search(wanted) and wanted in body or re.search(rf"{_NOT_WORD_BEFORE}{re.escape(wanted)}{_NOT_WORD_AFTER}", body):
             return True
     return False
 

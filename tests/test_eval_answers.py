@@ -89,6 +89,11 @@ def test_evaluate_answers_on_fixture() -> None:
         ("玩家可选择 经典、热血、狙击等模式进行游戏 [1]", ["可选择经典、热血、狙击等模式进行游戏。"], True),
         ("踢爆", ["踢爆"], True),
         ("４分钟", ["4分钟"], True),  # NFKC: full-width digits
+        # A Latin gold string inside Chinese text: CJK characters bound words as spaces do.
+        ("MPQ-78雷达系统包括搜索雷达，有效距离30km，可同时追踪20个目标 [1]", ["30km"], True),
+        ("耶利米（希伯来文： יִרְמְיָהוּ）是一位先知", [" יִרְמְיָהוּ"], True),
+        ("有效距离130km", ["30km"], False),
+        ("有效距离30kms", ["30km"], False),
         ("", ["x"], False),
     ],
 )

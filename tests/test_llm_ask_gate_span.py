@@ -155,7 +155,8 @@ def test_span_answers_still_pass_the_gate_first():
 def test_an_unsure_span_pick_is_refused_as_the_models():
     flat = ScriptedGenerator([], scorer=lambda m, c: [0.0] * len(c))  # no preference: probability 1/k
     svc = LLMService(flat, Retriever([LONG]),
-                     AskSettings(answer_style="span", min_gate_confidence=0.0, min_span_confidence=0.999))
+                     AskSettings(answer_style="span", min_gate_confidence=0.0, min_span_confidence=0.999,
+                                 min_span_quote_confidence=0.999))
     answer = svc.ask("Who sang the national anthem at Super Bowl 50?")
     assert answer.mode == "refusal" and answer.refusal_reason is RefusalReason.MODEL and answer.citations == []
 

@@ -25,7 +25,7 @@ from zhiku.engine.llm.citations import (
 from zhiku.engine.llm.context import ParentOf, Source, best_sentence, format_sources, pack_sources, term_weights
 from zhiku.engine.llm.query_rewrite import QUERY_REWRITERS, Retriever
 from zhiku.engine.llm.rerank import Reranker
-from zhiku.engine.llm.span import SentenceSimilarity, candidates, choose
+from zhiku.engine.llm.span import SentenceSimilarity, candidates, choose, partner_index, passage, quote_text
 from zhiku.engine.llm.rules import (
     QUOTE_WEIGHTS,
     Evidence,
@@ -38,6 +38,9 @@ from zhiku.engine.llm.rules import (
     restates,
     span_confidence,
     span_features,
+    span_quote_confidence,
+    span_quote_features,
+    span_thresholds,
 )
 from zhiku.engine.llm.templates import REFUSALS, Lang, detect_language, load_prompt
 from zhiku.engine.settings import AskSettings
@@ -140,16 +143,23 @@ class AskChain:
             spans = candidates(standalone, sources, lang, self.similarity)
             choice = choose(self.model.generator, standalone, spans, lang) if spans else None
             if choice is not None:
-                features = span_features(spans, gate_confidence(evidence), choice.rank)
-                if span_confidence(features, lang) < s.min_span_confidence:
-                    yield finish("refusal", refusal_reason=RefusalReason.MODEL)
-                    return
-                span = spans[0]
-                text = f"{span.text} [{span.source.n}]"
+                confidence = gate_confidence(evidence)
+                least, least_quote = span_thresholds(lang, s.min_span_confidence, s.min_span_quote_confidence)
+                mode: AnswerMode = "answer"
+                chosen = spans[:1]
+                text = f"{spans[0].text} [{spans[0].source.n}]"
+                if span_confidence(span_features(spans, confidence, choice.rank), lang) < least:
+                    quote = span_quote_features(spans, partner_index(spans), confidence, choice.rank)
+                    if not s.quote_mode or span_quote_confidence(quote, lang) < least_quote:
+                        yield finish("refusal", refusal_reason=RefusalReason.MODEL)
+                        return
+                    mode, chosen = "quote", passage(spans)
+                    text = quote_text(chosen)
                 timings["first_token_ms"] = round((time.perf_counter() - start) * 1000, 2)
                 lap("generate_ms", t)
                 yield AskEvent("token", text)
-                yield finish("answer", text, citations=[_citation(span.source, span.text)], grounded=True)
+                cite = _citation(chosen[0].source, " ".join(sp.text for sp in chosen))
+                yield finish(mode, text, citations=[cite], grounded=True)
                 return
 
         pieces: list[str] = []

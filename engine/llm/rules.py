@@ -339,14 +339,14 @@ fit_quote_weights = fit_logistic
 # --calibrate N --span` then `--fit` (label: the sentence holds a gold answer
 # and comes from a gold passage), on calibration questions only.
 SPAN_RANK_WEIGHTS: dict[str, dict[str, float]] = {
-    # squad-dev, 250 + 250 calibration questions (229 answerable the gate
+    # squad-dev, 300 + 300 calibration questions (272 answerable the gate
     # passes): the ranker's best sentence answered 0.78 of them (any candidate:
-    # 0.95; the model's own pick: 0.59).
-    "en": {"bias": -5.464, "tw_norm": 0.843, "tw_top": 1.326, "cov": 1.51, "src0": 2.17, "src1": 0.855,
-           "pos0": -0.3, "loglen": 0.501, "dense_gap": 1.679, "dense_top": 1.771},
-    # cmrc-trial, 150 + 64 (136 passed): 0.71 (any candidate 0.85; the model's pick 0.66).
-    "zh": {"bias": -7.445, "tw_norm": 1.592, "tw_top": 1.2, "cov": 1.091, "src0": 2.326, "src1": -0.873,
-           "pos0": -0.783, "loglen": 1.775, "dense_gap": 0.094, "dense_top": 1.763},
+    # 0.96; the model's own pick: 0.55).
+    "en": {"bias": -5.04, "tw_norm": 0.966, "tw_top": 1.206, "cov": 1.487, "src0": 2.153, "src1": 0.739,
+           "pos0": -0.261, "loglen": 0.015, "dense_gap": 1.703, "dense_top": 1.704},
+    # cmrc-trial, 200 + 60 (180 passed): 0.72 (any candidate 0.86; the model's pick 0.65).
+    "zh": {"bias": -7.703, "tw_norm": 1.69, "tw_top": 1.189, "cov": 1.254, "src0": 2.549, "src1": -0.906,
+           "pos0": -1.014, "loglen": 2.094, "dense_gap": 0.678, "dense_top": 1.604},
 }
 SPAN_RANK_FEATURES = (
     "bias", "tw_norm", "tw_top", "cov", "src0", "src1", "pos0", "loglen", "dense_gap", "dense_top",
@@ -359,17 +359,13 @@ def span_rank(features: Mapping[str, float], lang: str) -> float:
 
 
 # The span scorer: whether to give the ranker's best sentence. Fitted as above
-# on the same calibration questions (label: that sentence answers).
+# on the same calibration questions (label: that sentence answers). The
+# figures per threshold are in SPAN_THRESHOLDS.
 SPAN_WEIGHTS: dict[str, dict[str, float]] = {
-    # Fitted on half the calibration questions, checked on the other half, at
-    # the default `min_span_confidence` (0.6): English correct 0.61 / wrong
-    # 0.08 / unanswerable answered 0.04 (fitted half 0.57 / 0.11 / 0.02);
-    # Chinese 0.66 / 0.30 / 0.10 (0.67 / 0.18 / 0.07): the Chinese scorer
-    # separates poorly on 136 questions.
-    "en": {"bias": -3.448, "p1": 0.84, "margin": 0.961, "share": 1.453, "gate": 1.63, "agree_llm": 0.771,
-           "agree_tw": 0.103, "agree_dense": 0.211, "cov": 1.039},
-    "zh": {"bias": -2.122, "p1": 0.545, "margin": 1.998, "share": 1.493, "gate": 1.198, "agree_llm": 0.234,
-           "agree_tw": -0.201, "agree_dense": -0.773, "cov": 0.406},
+    "en": {"bias": -4.045, "p1": 1.1, "margin": 1.181, "share": 1.683, "gate": 2.071, "agree_llm": 0.33,
+           "agree_tw": -0.043, "agree_dense": 0.121, "cov": 1.148},
+    "zh": {"bias": -1.236, "p1": 0.809, "margin": 2.526, "share": 1.375, "gate": 0.936, "agree_llm": 0.146,
+           "agree_tw": -0.862, "agree_dense": -0.914, "cov": 0.065},
 }
 SPAN_FEATURES = ("bias", "p1", "margin", "share", "gate", "agree_llm", "agree_tw", "agree_dense", "cov")
 
@@ -409,3 +405,61 @@ def span_features(spans: Sequence[Ranked], gate: float, model_rank: int | None) 
 def span_confidence(features: Mapping[str, float], lang: str) -> float:
     """The span scorer's probability that the ranker's best sentence answers the question."""
     return logistic(features, SPAN_WEIGHTS[lang])
+
+
+# The span quote (`mode: "quote"`): when the best sentence alone falls short of
+# `min_span_confidence`, whether it and the next best of its source
+# (`span.passage`) hold the answer. Fitted as above (label: either answers).
+SPAN_QUOTE_WEIGHTS: dict[str, dict[str, float]] = {
+    "en": {"bias": -4.757, "p1": 0.807, "margin": 0.981, "share": 0.947, "gate": 2.229, "agree_llm": 0.245,
+           "agree_tw": -0.185, "agree_dense": 0.372, "cov": 0.731, "p2": 0.958, "share2": 1.944, "cov2": 0.31},
+    "zh": {"bias": -0.919, "p1": 0.479, "margin": 1.745, "share": 1.023, "gate": 1.229, "agree_llm": 0.672,
+           "agree_tw": -0.74, "agree_dense": -0.627, "cov": -0.545, "p2": -1.284, "share2": 0.529, "cov2": -0.172},
+}
+SPAN_QUOTE_FEATURES = (*SPAN_FEATURES, "p2", "share2", "cov2")
+
+
+def span_quote_features(
+    spans: Sequence[Ranked], partner: int | None, gate: float, model_rank: int | None
+) -> dict[str, float]:
+    """The quote scorer's inputs: `span_features`, with the partner's (`spans[partner]`, `span.passage`).
+
+    agree_llm: the model picked the best or the partner; p2: the partner's
+    probability; share2: the two's share of all candidates' probability;
+    cov2: the better of their shares of the question's words.
+    """
+    pair = [spans[0], spans[partner]] if partner is not None else [spans[0]]
+    total = sum(s.score for s in spans)
+    return {
+        **span_features(spans, gate, model_rank),
+        "agree_llm": float(model_rank is not None and model_rank in (0, partner)),
+        "p2": pair[1].score if len(pair) > 1 else 0.0,
+        "share2": sum(s.score for s in pair) / total if total else 0.0,
+        "cov2": max(s.features.get("cov", 0.0) for s in pair),
+    }
+
+
+def span_quote_confidence(features: Mapping[str, float], lang: str) -> float:
+    """The quote scorer's probability that the ranker's best two sentences answer the question."""
+    return logistic(features, SPAN_QUOTE_WEIGHTS[lang])
+
+
+# Each language's default (`ask.min_span_confidence`, `ask.min_span_quote_confidence`):
+# where its calibration questions kept wrong answers under 0.10 of the
+# answerable ones with the most right (`--fit`, each half fitted and checked
+# on the other, three seeds averaged; right / wrong of answerable, wrong
+# counting a gold string from a non-gold passage too):
+# - English (0.75, 0.6): 0.642 / 0.092, quotes 0.156 of it (the answer alone
+#   at 0.6: 0.568 / 0.089; at 0.55: 0.604 / 0.107);
+# - Chinese (0.75, 0.75): 0.575 / 0.089, quotes 0.192 (the answer alone at
+#   0.65: 0.510 / 0.092; at 0.6: 0.555 / 0.114).
+# The scorers' probabilities mean different precision per language (Chinese
+# quotes at 0.6 were wrong twice as often), so one pair for both would cost
+# one language right answers or wrong ones.
+SPAN_THRESHOLDS: dict[str, tuple[float, float]] = {"en": (0.75, 0.6), "zh": (0.75, 0.75)}
+
+
+def span_thresholds(lang: str, answer: float | None, quote: float | None) -> tuple[float, float]:
+    """The (answer, quote) thresholds: the settings where set, else the language's calibrated pair."""
+    default = SPAN_THRESHOLDS.get(lang, SPAN_THRESHOLDS["en"])
+    return (default[0] if answer is None else answer, default[1] if quote is None else quote)
