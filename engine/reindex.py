@@ -356,7 +356,8 @@ def copy_collection(
     points = src.scroll_points(name, batch)
     first = next(points, None)
     dim = int((manifest or {}).get("embedder", {}).get("dim") or (len(first.dense) if first else 0))
-    dst.create_collection(CollectionSpec(target, dim))
+    # The copy keeps the source's layout (whole or in parts) as well as its vectors.
+    dst.create_collection(CollectionSpec(target, dim, src.dense_parts(name)))
     if manifest is not None:
         dst.write_manifest(target, manifest)
     done, buf = 0, [first] if first else []

@@ -81,6 +81,7 @@ class SearchRequest:
     adaptive: bool  # per-query alpha; False when the request fixed alpha
     title_boost: float
     cross_lingual: bool
+    cross_min_share: float  # the least share of chunks the other language must hold for its pool
     translate: bool  # translate the question for the other language's pool
     dictionary: bool  # gloss the question with the bilingual dictionary for that pool
     rerank_window: int
@@ -126,6 +127,7 @@ class SearchRequest:
             adaptive=adaptive,
             title_boost=settings.title_boost,
             cross_lingual=settings.cross_lingual,
+            cross_min_share=settings.cross_lingual_min_share,
             translate=settings.translate_queries,
             dictionary=settings.dictionary_translation,
             rerank_window=settings.rerank_window,
@@ -164,7 +166,7 @@ class Searcher:
         self.batched = isinstance(store, BatchedLegs)
         self.reranker = reranker
         self.translator = translator
-        self._languages: dict[str, tuple[float, bool]] = {}
+        self._languages: dict[str, tuple[float, tuple[int, int]]] = {}
         # The bilingual dictionary (engine/dictionary.py), loaded on first use.
         self.dictionary = cedict
 
@@ -218,7 +220,7 @@ class Searcher:
         t0 = time.perf_counter()
 
         wanted = r.cross_lingual and self.embedder.cross_lingual and r.mode != "bm25"
-        others = self._other_languages(q.language) if wanted else ()
+        others = self._other_languages(q.language, r.cross_min_share) if wanted else ()
 
         def cross_pool() -> None:
             nonlocal pool
@@ -332,19 +334,24 @@ class Searcher:
         if missing:
             payloads.update(self.store.retrieve(self.collection, missing))
 
-    def _other_languages(self, language: str) -> tuple[str, ...]:
-        """The other languages of a cross-lingual search that this collection holds chunks in."""
-        now = time.monotonic()
+    def _other_languages(self, language: str, min_share: float) -> tuple[str, ...]:
+        """The other languages of a cross-lingual search that hold at least `min_share` of the chunks."""
         out = []
         for other in OTHER_LANGUAGES.get(language, ()):
-            seen, present = self._languages.get(other, (-LANGUAGE_TTL_S, False))
-            if now - seen >= LANGUAGE_TTL_S:
-                # An unindexed field: counting scans, so the answer is kept a while.
-                present = self.store.count(self.collection, (MatchAny(LANGUAGE_KEY, (other,)),)) > 0
-                self._languages[other] = (now, present)
-            if present:
+            held, total = self._share(other)
+            if held > 0 and held >= min_share * total:
                 out.append(other)
         return tuple(out)
+
+    def _share(self, language: str) -> tuple[int, int]:
+        """(chunks in `language`, all chunks), counted at most every LANGUAGE_TTL_S."""
+        now = time.monotonic()
+        seen, counts = self._languages.get(language, (-LANGUAGE_TTL_S, (0, 0)))
+        if now - seen >= LANGUAGE_TTL_S:
+            counts = (self.store.count(self.collection, (MatchAny(LANGUAGE_KEY, (language,)),)),
+                      self.store.count(self.collection))
+            self._languages[language] = (now, counts)
+        return counts
 
 
 def _keep_slot(ranked: ranking.Ranked, candidate: tuple[str, float], slot: int) -> ranking.Ranked:

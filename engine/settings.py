@@ -121,6 +121,11 @@ class RetrievalSettings(BaseModel):
     # A question in one language also searches the dense vectors of chunks in
     # the other (zh <-> en) and keeps the best of them near the top.
     cross_lingual: bool = True
+    # ... but only when the other language holds at least this share of the
+    # collection's chunks: a few stray chunks (English text quoting a Chinese
+    # name is detected as Chinese) would otherwise cost every question a pool
+    # and put two of them at ranks 2-3. 0 = whenever the other language has any.
+    cross_lingual_min_share: float = Field(0.01, ge=0.0, le=1.0)
     # The other language's pool also searches the question translated by the
     # local LLM (engine/crosslingual.py): one generation per new question,
     # so off by default (bench/retrieval_quality.py reports its cost and gain).

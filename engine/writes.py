@@ -102,7 +102,7 @@ def open_manifest(store: VectorStore, collection: str, settings: Settings, embed
             if not exists:
                 # Another process (a replica, an ingest run) may create it at the
                 # same moment: the lock above is per process; losing the race is fine.
-                ensure_collection(store, CollectionSpec(collection, embedder.dim))
+                ensure_collection(store, CollectionSpec(collection, embedder.dim, embedder.dense_parts))
             manifest.save(store, collection)
     manifest.check_compatible(collection, embedder)
     return manifest

@@ -67,6 +67,42 @@ def test_a_question_also_finds_the_best_chunk_in_the_other_language(kb: Knowledg
     assert "zh" not in [h.doc_id for h in kb.search("hybrid search dense BM25 legs fuse", top_k=3)]
 
 
+def test_no_pool_when_the_other_language_is_a_stray_share(kb: KnowledgeBase) -> None:
+    """1 Chinese chunk of 7: a pool at min share 0.1, none at 0.2 (no cost, no forced slot)."""
+    kb.embedder.cross_lingual = True  # type: ignore[misc]
+    question = "hybrid search dense BM25 legs fuse"
+    kb.settings.retrieval.cross_lingual_min_share = 0.2
+    _, timings = kb.search_debug(question, top_k=3)
+    assert "cross_ms" not in timings
+    assert "zh" not in [h.doc_id for h in kb.search(question, top_k=3)]
+    kb.settings.retrieval.cross_lingual_min_share = 0.1
+    assert "zh" in [h.doc_id for h in kb.search(question, top_k=3)]
+
+
+def test_bilingual_collections_store_two_halves_and_rank_as_one_vector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each question searches only the half it meets, with the scores the whole vector gives."""
+    from zhiku.engine import embedders
+
+    monkeypatch.setitem(embedders.EMBEDDERS, "fake", lambda s: BilingualEmbedder(FakeEmbedder(8), FakeEmbedder(6)))
+    questions = ["archive code of this record", "hybrid search legs", "混合检索"]
+
+    def ranked(root: Path) -> tuple[tuple[int, ...], list[list[tuple[str, float]]]]:
+        with KnowledgeBase(root, "t", embed__backend="fake") as kb:
+            kb.add_texts(list(DOCS.values()), ids=list(DOCS))
+            return kb.store.dense_parts(kb.collection), [
+                [(h.doc_id, round(h.score, 5)) for h in kb.search(q, top_k=5, mode=mode)]
+                for q in questions for mode in ("dense", "hybrid")
+            ]
+
+    parts, split = ranked(tmp_path / "parts")
+    monkeypatch.setattr(BilingualEmbedder, "dense_parts", property(lambda self: ()))
+    whole_parts, whole = ranked(tmp_path / "whole")
+    assert parts == (8, 6) and whole_parts == ()
+    assert split == whole
+
+
 def test_an_english_only_embedder_gets_no_pool_from_the_other_language(kb: KnowledgeBase) -> None:
     """Its nearest Chinese chunks are noise: no slot in the top 3 is forced for them."""
     assert not kb.embedder.cross_lingual

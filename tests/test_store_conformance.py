@@ -349,6 +349,62 @@ class StoreConformance:
         assert [(h.id, round(h.score, 5)) for h in after] == [(h.id, round(h.score, 5)) for h in before]
 
 
+    # -- a dense vector stored in parts (engine/stores/_layout.py) ------------
+
+    def _parts_pair(self, store: VectorStore) -> list[np.ndarray]:
+        """`whole` and `parts` (DIM as 3 + 5) holding the same twelve random points."""
+        rng = np.random.default_rng(3)
+        vectors = [rng.standard_normal(DIM).astype(np.float32) for _ in range(12)]
+        store.create_collection(CollectionSpec("whole", DIM))
+        store.create_collection(CollectionSpec("parts", DIM, (3, 5)))
+        for name in ("whole", "parts"):
+            store.upsert(name, [point(i, dense=v, lang="en" if i % 2 else "zh") for i, v in enumerate(vectors)])
+        return vectors
+
+    @staticmethod
+    def _ranked(hits: list) -> list[tuple[str, float]]:  # type: ignore[type-arg]
+        return [(h.id, round(h.score, 5)) for h in hits]
+
+    def test_parts_score_as_the_whole_vector(self, store: VectorStore) -> None:
+        self._parts_pair(store)
+        assert store.dense_parts("parts") == (3, 5) and store.dense_parts("whole") == ()
+        rng = np.random.default_rng(4)
+        for touched in (slice(0, 3), slice(3, DIM), slice(0, DIM)):  # one part, the other, both
+            q = np.zeros(DIM, dtype=np.float32)
+            q[touched] = rng.standard_normal(touched.stop - touched.start)
+            for cond in ((), (Match("meta.lang", "zh"),)):
+                want = store.query_dense("whole", q, 5, cond)
+                got = store.query_dense("parts", q, 5, cond)
+                assert self._ranked(got) == self._ranked(want)
+                assert [h.payload for h in got] == [h.payload for h in want]
+            assert store.query_dense("parts", q, 3, with_payload=False)[0].payload == {}
+            if hasattr(store, "query_legs"):  # one request for both legs, or two for several parts
+                sparse = SparseVector((1001, 1004), (1.0, 1.0))
+                legs = store.query_legs("parts", q, sparse, 4)
+                want_legs = store.query_legs("whole", q, sparse, 4)
+                assert [self._ranked(leg) for leg in legs] == [self._ranked(leg) for leg in want_legs]
+
+    def test_parts_read_back_whole(self, store: VectorStore) -> None:
+        vectors = self._parts_pair(store)
+        back = {p.id: p.dense for p in store.scroll_points("parts")}
+        for i, v in enumerate(vectors):
+            np.testing.assert_allclose(back[pid(i)], v / np.linalg.norm(v), atol=1e-6)
+
+    def test_parts_must_add_up(self, store: VectorStore) -> None:
+        with pytest.raises(InvalidRequest):
+            store.create_collection(CollectionSpec("bad", DIM, (3, 4)))
+
+    def test_copy_keeps_the_parts(self, store: VectorStore) -> None:
+        from zhiku.engine.reindex import copy_collection
+
+        self._parts_pair(store)
+        assert copy_collection(store, "parts", store, "copied") == 12
+        assert store.dense_parts("copied") == (3, 5)
+        q = np.zeros(DIM, dtype=np.float32)
+        q[:3] = (0.3, -1.0, 0.5)
+        assert self._ranked(store.query_dense("copied", q, 6)) == self._ranked(store.query_dense("whole", q, 6))
+
+
 class TestEdgeStore(StoreConformance):
     @classmethod
     def make_store(cls, tmp_path: Path, **settings: object) -> VectorStore:

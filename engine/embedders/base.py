@@ -38,6 +38,16 @@ class Embedder(ABC):
     # the top 3 of every search of a mixed collection.
     cross_lingual: bool = False
 
+    @property
+    def dense_parts(self) -> tuple[int, ...]:
+        """Sizes of the parts a query vector may be zero outside of (their sum is dim).
+
+        A collection made for this embedder stores each part as its own vector
+        (engine/stores/_layout.py), so a query touching one part searches only
+        that part's index. () for a vector that is one whole.
+        """
+        return ()
+
     def warm_up(self) -> None:
         """Load weights now rather than on first use."""
 

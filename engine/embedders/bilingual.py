@@ -14,6 +14,10 @@ serves its language best, by zeroing the other half of its own vector:
 Under cosine distance a query half meets the same passage half scaled by
 1/sqrt(2), so every score is the part model's cosine times 1/sqrt(2), and the
 English floor is the English model's calibrated floor times the same factor.
+
+A collection stores the two halves as two named vectors (`dense_parts`,
+engine/stores/_layout.py) with the same scores, so an English question
+searches the 384-dimensional English index only, not 896 dimensions.
 """
 
 from __future__ import annotations
@@ -49,6 +53,11 @@ class BilingualEmbedder(Embedder):
     @property
     def parts(self) -> tuple[Embedder, Embedder]:
         return (self.english, self.multilingual)
+
+    @property
+    def dense_parts(self) -> tuple[int, ...]:
+        """Stored as two vectors, so a query searches only the half it meets."""
+        return (self.english.dim, self.multilingual.dim)
 
     def warm_up(self) -> None:
         self.english.warm_up()

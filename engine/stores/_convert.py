@@ -20,6 +20,7 @@ import numpy as np
 from zhiku.engine.errors import ConfigError, InvalidRequest
 from zhiku.engine.filters import Condition, Match, MatchAny, Range
 from zhiku.engine.names import check_collection_name
+from zhiku.engine.stores._layout import DenseLayout
 from zhiku.engine.stores.base import DENSE, SPARSE
 from zhiku.engine.types import Point, SparseVector
 
@@ -160,13 +161,16 @@ def _integral(value: Any) -> Any:
     return value
 
 
-def record_point(record: Any) -> Point:
-    """A stored record read back with its vectors (Edge or qdrant-client) as a Point."""
+def record_point(record: Any, layout: DenseLayout | None = None) -> Point:
+    """A stored record read back with its vectors (Edge or qdrant-client) as a Point.
+
+    A dense vector stored in parts comes back whole (unit length).
+    """
     vectors = record.vector or {}
     sparse = vectors.get(SPARSE)
     return Point(
         str(record.id),
-        np.asarray(vectors[DENSE], dtype=np.float32),
+        layout.join(vectors) if layout is not None and layout.split else np.asarray(vectors[DENSE], dtype=np.float32),
         SparseVector(tuple(sparse.indices), tuple(sparse.values)) if sparse else SparseVector((), ()),
         dict(record.payload or {}),
     )

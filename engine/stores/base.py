@@ -1,8 +1,9 @@
 """The vector-store interface: only what the engine calls, nothing more.
 
-A store holds collections; each collection has one named dense vector
-(`dense`, cosine) and one sparse vector `bm25` whose IDF Qdrant applies at
-query time. Fusion of the two legs happens above the store (engine.fusion).
+A store holds collections; each collection has one dense vector (cosine; stored
+whole as `dense`, or in named parts for an embedder made of parts:
+engine/stores/_layout.py) and one sparse vector `bm25` whose IDF Qdrant applies
+at query time. Fusion of the two legs happens above the store (engine.fusion).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class CollectionSpec:
 
     name: str
     dim: int
+    # Sizes of the parts the dense vector is stored in (their sum is dim); () = whole.
+    parts: tuple[int, ...] = ()
 
 
 @runtime_checkable
@@ -69,6 +72,10 @@ class VectorStore(Protocol):
         ...
 
     def has_collection(self, name: str) -> bool: ...
+
+    def dense_parts(self, name: str) -> tuple[int, ...]:
+        """The sizes of the parts a collection stores its dense vector in; () when whole."""
+        ...
 
     def read_manifest(self, name: str) -> dict[str, Any] | None:
         """The manifest last written, or None if none was."""

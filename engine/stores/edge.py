@@ -23,7 +23,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import qdrant_edge as qe
 
-from zhiku.engine.errors import AlreadyExists, NotFound, StoreLocked
+from zhiku.engine.errors import AlreadyExists, ConfigError, NotFound, StoreLocked
 from zhiku.engine.filters import Condition
 from zhiku.engine.settings import StoreSettings
 from zhiku.engine.stores._convert import (
@@ -40,7 +40,8 @@ from zhiku.engine.stores._convert import (
     sparse_lists,
     to_filter,
 )
-from zhiku.engine.stores.base import DENSE, INDEXED_FIELDS, SPARSE, CollectionSpec
+from zhiku.engine.stores._layout import MULTI_PART_DEPTH, DenseLayout
+from zhiku.engine.stores.base import INDEXED_FIELDS, SPARSE, CollectionSpec
 from zhiku.engine.types import Point, ScoredPoint, SparseVector
 
 
@@ -59,11 +60,15 @@ _LIVE_IDF = qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter()))
 
 @dataclass
 class _Open:
-    """A collection this process holds: its shard, lock file and dense dimension."""
+    """A collection this process holds: its shard, lock file and dense layout."""
 
     shard: qe.EdgeShard
     lock_fd: int
-    dim: int | None
+    layout: DenseLayout | None
+
+    @property
+    def dim(self) -> int | None:
+        return self.layout.dim if self.layout else None
 
 
 class EdgeStore:
@@ -83,10 +88,15 @@ class EdgeStore:
     def _shard_path(self, name: str) -> Path:
         return self._dir(name) / "shard"
 
-    def _config(self, dim: int) -> qe.EdgeConfig:
+    def _config(self, layout: DenseLayout) -> qe.EdgeConfig:
         threads = self.settings.search_threads or None  # 0 = one per CPU
+        # A whole vector under cosine; parts of the unit vector under dot product.
+        distance = qe.Distance.Dot if layout.split else qe.Distance.Cosine
         return qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            vectors={
+                name: qe.EdgeVectorParams(size=size, distance=distance)
+                for name, size in zip(layout.names(), layout.sizes)
+            },
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             # Never hide points from reads while they wait for optimize().
             optimizers=qe.EdgeOptimizersConfig(prevent_unoptimized=False),
@@ -124,14 +134,14 @@ class EdgeStore:
             fd = self._lock(name)
             try:
                 # Edge wants the full config to apply the thread count on load;
-                # without a readable dimension, load as stored.
-                dim = _stored_dim(self._shard_path(name))
-                config = self._config(dim) if dim is not None else None
+                # without a readable layout, load as stored.
+                layout = _stored_layout(self._shard_path(name))
+                config = self._config(layout) if layout is not None else None
                 shard = qe.EdgeShard.load(str(self._shard_path(name)), config)
             except BaseException:
                 _unlock(fd)
                 raise
-            held = _Open(shard, fd, dim)
+            held = _Open(shard, fd, layout)
             self._open[name] = held
             return held
 
@@ -146,8 +156,12 @@ class EdgeStore:
     def has_collection(self, name: str) -> bool:
         return self._shard_path(name).is_dir()
 
+    def dense_parts(self, name: str) -> tuple[int, ...]:
+        layout = self._get(name).layout
+        return layout.parts if layout else ()
+
     def create_collection(self, spec: CollectionSpec) -> None:
-        check_dim(spec.dim)
+        layout = DenseLayout.of(check_dim(spec.dim), spec.parts)
         with self._guard:
             shard_path = self._shard_path(spec.name)
             if shard_path.is_dir():
@@ -158,7 +172,7 @@ class EdgeStore:
                 _unlock(fd)
                 raise AlreadyExists(f"collection {spec.name!r} already exists", collection=spec.name)
             try:
-                shard = qe.EdgeShard.create(str(shard_path), self._config(spec.dim))
+                shard = qe.EdgeShard.create(str(shard_path), self._config(layout))
                 for field in INDEXED_FIELDS:
                     shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
                 shard.flush()
@@ -167,7 +181,7 @@ class EdgeStore:
                 shutil.rmtree(shard_path, ignore_errors=True)
                 _unlock(fd)
                 raise
-            self._open[spec.name] = _Open(shard, fd, spec.dim)
+            self._open[spec.name] = _Open(shard, fd, layout)
 
     def drop_collection(self, name: str) -> None:
         held = self._get(name)  # holds the lock, so no other process is using it
@@ -204,7 +218,7 @@ class EdgeStore:
         held = self._get(name)
         batch = self.settings.upsert_batch
         for start in range(0, len(points), batch):
-            chunk = [_to_edge_point(p, held.dim) for p in points[start : start + batch]]
+            chunk = [_to_edge_point(p, held.layout) for p in points[start : start + batch]]
             held.shard.update(qe.UpdateOperation.upsert_points(chunk))
 
     def delete_points(self, name: str, ids: Sequence[str]) -> None:
@@ -224,10 +238,23 @@ class EdgeStore:
         with_payload: bool = True,
     ) -> list[ScoredPoint]:
         held = self._get(name)
-        query = qe.Query.Nearest(dense_list(vector, held.dim), using=DENSE)
+        checked = dense_list(vector, held.dim)
         ef = self.settings.hnsw_ef
         params = qe.SearchParams(hnsw_ef=ef) if ef else None
-        return self._query(held, query, limit, conditions, params, with_payload)
+        layout = held.layout or DenseLayout((len(checked),))
+        parts = layout.query_parts(checked)
+        if len(parts) == 1:
+            using, query = parts[0]
+            return self._query(held, qe.Query.Nearest(query, using=using), limit, conditions, params, with_payload)
+        # Several parts: each part's best, scored on the whole vector (engine/stores/_layout.py).
+        depth = check_limit(limit) * MULTI_PART_DEPTH
+        ids = {p.id for using, query in parts
+               for p in self._query(held, qe.Query.Nearest(query, using=using), depth, conditions, params, False)}
+        records = held.shard.retrieve([point_id(i) for i in ids], with_payload, True)
+        stored = {str(r.id): r for r in records}
+        ranked = layout.rescore(checked, {pid: layout.join(r.vector) for pid, r in stored.items()}, limit)
+        return [ScoredPoint(pid, score, dict(stored[pid].payload or {}) if with_payload else {})
+                for pid, score in ranked]
 
     def query_sparse(
         self, name: str, vector: SparseVector, limit: int, conditions: Sequence[Condition] = (),
@@ -351,7 +378,7 @@ class EdgeStore:
             )
             records, offset = held.shard.scroll(request)
             for r in records:
-                yield record_point(r)
+                yield record_point(r, held.layout)
             if offset is None:
                 return
 
@@ -376,18 +403,20 @@ class EdgeStore:
         self.close()
 
 
-def _to_edge_point(point: Point, dim: int | None) -> qe.Point:
+def _to_edge_point(point: Point, layout: DenseLayout | None) -> qe.Point:
     indices, values = sparse_lists(point.sparse)
-    vectors = {DENSE: dense_list(point.dense, dim), SPARSE: qe.SparseVector(indices, values)}
+    checked = dense_list(point.dense, layout.dim if layout else None)
+    vectors: dict[str, Any] = dict((layout or DenseLayout((len(checked),))).store(checked))
+    vectors[SPARSE] = qe.SparseVector(indices, values)
     return qe.Point(point_id(point.id), vectors, dict(point.payload))
 
 
-def _stored_dim(shard_path: Path) -> int | None:
-    """The dense dimension from the shard's persisted config (None if unreadable)."""
+def _stored_layout(shard_path: Path) -> DenseLayout | None:
+    """The dense layout from the shard's persisted config (None if unreadable)."""
     try:
         config = json.loads((shard_path / "edge_config.json").read_text(encoding="utf-8"))
-        return int(config["vectors"][DENSE]["size"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return DenseLayout.from_sizes({name: int(v["size"]) for name, v in config["vectors"].items()})
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):
         return None  # then Edge itself rejects a wrong dimension
 
 

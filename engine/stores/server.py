@@ -40,7 +40,8 @@ from zhiku.engine.stores._convert import (
     sparse_lists,
     to_filter,
 )
-from zhiku.engine.stores.base import DENSE, INDEXED_FIELDS, SPARSE, CollectionSpec
+from zhiku.engine.stores._layout import MULTI_PART_DEPTH, DenseLayout
+from zhiku.engine.stores.base import INDEXED_FIELDS, SPARSE, CollectionSpec
 from zhiku.engine.stores.retry import RetryingClient, RetryPolicy
 from zhiku.engine.types import Point, ScoredPoint, SparseVector
 
@@ -127,15 +128,18 @@ class ServerStore:
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
         self.client, self._local = _connect(settings)
-        self._dims: dict[str, int] = {}
+        self._layouts: dict[str, DenseLayout] = {}
 
-    def _dim(self, name: str) -> int:
-        if name not in self._dims:
+    def _layout(self, name: str) -> DenseLayout:
+        if name not in self._layouts:
             with _translated(name):
                 info = self.client.get_collection(check_name(name))
             vectors = info.config.params.vectors
-            self._dims[name] = vectors[DENSE].size  # type: ignore[index]
-        return self._dims[name]
+            self._layouts[name] = DenseLayout.from_sizes({k: v.size for k, v in vectors.items()})  # type: ignore[union-attr]
+        return self._layouts[name]
+
+    def _dim(self, name: str) -> int:
+        return self._layout(name).dim
 
     # -- collections ----------------------------------------------------------
 
@@ -145,9 +149,14 @@ class ServerStore:
     def has_collection(self, name: str) -> bool:
         return self.client.collection_exists(check_name(name))
 
+    def dense_parts(self, name: str) -> tuple[int, ...]:
+        return self._layout(name).parts
+
     def create_collection(self, spec: CollectionSpec) -> None:
         check_name(spec.name)
-        check_dim(spec.dim)
+        layout = DenseLayout.of(check_dim(spec.dim), spec.parts)
+        # A whole vector under cosine; parts of the unit vector under dot product.
+        distance = models.Distance.DOT if layout.split else models.Distance.COSINE
         if self.client.collection_exists(spec.name):
             raise AlreadyExists(f"collection {spec.name!r} already exists", collection=spec.name)
         s = self.settings
@@ -155,7 +164,10 @@ class ServerStore:
             with _translated(spec.name):
                 self.client.create_collection(
                     spec.name,
-                    vectors_config={DENSE: models.VectorParams(size=spec.dim, distance=models.Distance.COSINE)},
+                    vectors_config={
+                        name: models.VectorParams(size=size, distance=distance)
+                        for name, size in zip(layout.names(), layout.sizes)
+                    },
                     sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                     shard_number=s.shard_number,
                     replication_factor=s.replication_factor,
@@ -168,7 +180,7 @@ class ServerStore:
             self._index_payload(spec.name)
             raise
         self._index_payload(spec.name)
-        self._dims[spec.name] = spec.dim
+        self._layouts[spec.name] = layout
 
     def _index_payload(self, name: str) -> None:
         """Keyword indexes on INDEXED_FIELDS (creating an existing one is a no-op)."""
@@ -182,7 +194,7 @@ class ServerStore:
         if not self.has_collection(name):
             raise NotFound(f"collection {name!r} does not exist", collection=name)
         self.client.delete_collection(name)
-        self._dims.pop(name, None)
+        self._layouts.pop(name, None)
 
     # -- manifest -------------------------------------------------------------
 
@@ -202,10 +214,10 @@ class ServerStore:
     # -- writes ---------------------------------------------------------------
 
     def upsert(self, name: str, points: Sequence[Point]) -> None:
-        dim = self._dim(name)
+        layout = self._layout(name)
         batch = self.settings.upsert_batch
         for start in range(0, len(points), batch):
-            structs = [_to_struct(p, dim) for p in points[start : start + batch]]
+            structs = [_to_struct(p, layout) for p in points[start : start + batch]]
             with _translated(name):
                 self.client.upsert(name, structs, wait=True)
 
@@ -227,10 +239,23 @@ class ServerStore:
         self, name: str, vector: np.ndarray, limit: int, conditions: Sequence[Condition] = (),
         with_payload: bool = True,
     ) -> list[ScoredPoint]:
-        return self._query(
-            name, dense_list(vector, self._dim(name)), DENSE, limit, conditions, self._dense_params(),
-            with_payload,
-        )
+        layout = self._layout(name)
+        checked = dense_list(vector, layout.dim)
+        parts = layout.query_parts(checked)
+        if len(parts) == 1:
+            using, query = parts[0]
+            return self._query(name, query, using, limit, conditions, self._dense_params(), with_payload)
+        # Several parts: each part's best, scored on the whole vector (engine/stores/_layout.py).
+        depth = check_limit(limit) * MULTI_PART_DEPTH
+        ids = {p.id for using, query in parts
+               for p in self._query(name, query, using, depth, conditions, self._dense_params(), False)}
+        with _translated(name):
+            records = self.client.retrieve(name, [point_id(i) for i in ids], with_payload=with_payload,
+                                           with_vectors=True)
+        stored = {str(r.id): r for r in records}
+        ranked = layout.rescore(checked, {pid: layout.join(r.vector) for pid, r in stored.items()}, limit)  # type: ignore[arg-type]
+        return [ScoredPoint(pid, score, dict(stored[pid].payload or {}) if with_payload else {})
+                for pid, score in ranked]
 
     def query_sparse(
         self, name: str, vector: SparseVector, limit: int, conditions: Sequence[Condition] = (),
@@ -258,10 +283,16 @@ class ServerStore:
         inputs. Qdrant's server-side fusion (prefetch + RRF/DBSF) is not used:
         it cannot do convex fusion of normalised raw scores.
         """
+        layout = self._layout(name)
+        parts = layout.query_parts(dense_list(dense, layout.dim))
+        if len(parts) > 1:  # no single request can score several parts
+            return (self.query_dense(name, dense, limit, conditions, with_payload),
+                    self.query_sparse(name, sparse, limit, conditions, with_payload) if sparse is not None else [])
+        using, query = parts[0]
         filt = to_filter(conditions, _MODELS)
         legs = [
             models.QueryRequest(
-                query=dense_list(dense, self._dim(name)), using=DENSE, limit=check_limit(limit),
+                query=query, using=using, limit=check_limit(limit),
                 filter=filt, params=self._dense_params(), with_payload=with_payload, with_vector=False,
             )
         ]
@@ -350,7 +381,7 @@ class ServerStore:
 
     def close(self) -> None:
         self.client.close()
-        self._dims.clear()
+        self._layouts.clear()
 
     # -- aliases: Qdrant's own, switched in one atomic alias update ----------------
 
@@ -396,7 +427,7 @@ class ServerStore:
                     with_payload=True, with_vectors=True,
                 )
             for r in records:
-                yield record_point(r)
+                yield record_point(r, self._layout(name))
             if offset is None:
                 return
 
@@ -424,13 +455,8 @@ def _scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
     return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
 
-def _to_struct(point: Point, dim: int) -> models.PointStruct:
+def _to_struct(point: Point, layout: DenseLayout) -> models.PointStruct:
     indices, values = sparse_lists(point.sparse)
-    return models.PointStruct(
-        id=point_id(point.id),
-        vector={
-            DENSE: dense_list(point.dense, dim),
-            SPARSE: models.SparseVector(indices=indices, values=values),
-        },
-        payload=dict(point.payload),
-    )
+    vectors: dict[str, Any] = dict(layout.store(dense_list(point.dense, layout.dim)))
+    vectors[SPARSE] = models.SparseVector(indices=indices, values=values)
+    return models.PointStruct(id=point_id(point.id), vector=vectors, payload=dict(point.payload))

@@ -1,0 +1,124 @@
+"""How a collection stores its dense vector: whole, or in named parts.
+
+A collection holds one dense vector per point. Most collections store it
+whole, as the named vector `dense` under cosine distance. A collection made
+for an embedder that declares `dense_parts` (the bilingual embedder: its
+English and multilingual halves side by side) stores each part as its own
+named vector, `dense.0`, `dense.1`, …, under dot-product distance, each part
+cut from the unit-length whole. The point of it: a query vector that is zero
+outside one part (every bilingual query: engine/embedders/bilingual.py)
+searches that part's index only, a 384-dimensional one instead of 896, and
+gets exactly the score cosine distance gives the whole vector:
+
+    cos(q, p) = (q / |q|) . (p / |p|) = sum over parts of (q_i / |q|) . (p_i / |p|)
+
+and every term but one is zero. A query touching several parts (a stored
+point's own vector, in backup verification) is answered by searching each
+part it touches, then scoring the union of their candidates on the whole
+vector: exact scores, with recall as good as each part's own search.
+
+The layout is read from the collection's own config (the vector names), so
+collections made before parts existed keep their whole `dense` vector and
+work as they did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from zhiku.engine.errors import ConfigError, InvalidRequest
+from zhiku.engine.stores.base import DENSE
+
+PART_PREFIX = f"{DENSE}."
+# A multi-part query searches each part this many times deeper than its limit,
+# so the union holds the whole vector's best candidates.
+MULTI_PART_DEPTH = 4
+
+
+@dataclass(frozen=True, slots=True)
+class DenseLayout:
+    """The sizes of a collection's dense parts; one size means the whole vector as `dense`."""
+
+    sizes: tuple[int, ...]
+
+    @classmethod
+    def of(cls, dim: int, parts: Sequence[int] = ()) -> "DenseLayout":
+        """The layout for a new collection of `dim`, split into `parts` when given."""
+        parts = tuple(int(p) for p in parts)
+        if len(parts) > 1:
+            if sum(parts) != dim or min(parts) < 1:
+                raise InvalidRequest(f"dense parts {parts} do not add up to the dimension {dim}")
+            return cls(parts)
+        return cls((dim,))
+
+    @classmethod
+    def from_sizes(cls, vectors: Mapping[str, int]) -> "DenseLayout":
+        """The layout a stored config describes: {vector name: size}."""
+        if DENSE in vectors:
+            return cls((int(vectors[DENSE]),))
+        sizes = []
+        while f"{PART_PREFIX}{len(sizes)}" in vectors:
+            sizes.append(int(vectors[f"{PART_PREFIX}{len(sizes)}"]))
+        if not sizes:
+            raise ConfigError(f"collection has no dense vector (vectors: {sorted(vectors)})")
+        return cls(tuple(sizes))
+
+    @property
+    def dim(self) -> int:
+        return sum(self.sizes)
+
+    @property
+    def split(self) -> bool:
+        """True when the vector is stored in parts."""
+        return len(self.sizes) > 1
+
+    @property
+    def parts(self) -> tuple[int, ...]:
+        """The part sizes, () for a whole vector (as CollectionSpec and embedders say it)."""
+        return self.sizes if self.split else ()
+
+    def names(self) -> list[str]:
+        return [f"{PART_PREFIX}{i}" for i in range(len(self.sizes))] if self.split else [DENSE]
+
+    def _bounds(self) -> list[tuple[int, int]]:
+        edges = np.cumsum((0, *self.sizes))
+        return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+    def store(self, vector: Sequence[float]) -> dict[str, list[float]]:
+        """The named vectors to store for a checked dense vector."""
+        if not self.split:
+            return {DENSE: list(vector)}
+        arr = _unit(np.asarray(vector, dtype=np.float32))
+        return {name: arr[a:b].tolist() for name, (a, b) in zip(self.names(), self._bounds())}
+
+    def join(self, vectors: Mapping[str, Sequence[float]]) -> np.ndarray:
+        """A stored point's whole dense vector from its named vectors."""
+        return np.concatenate([np.asarray(vectors[name], dtype=np.float32) for name in self.names()])
+
+    def query_parts(self, vector: Sequence[float]) -> list[tuple[str, list[float]]]:
+        """(vector name, query) for each part a checked query vector touches.
+
+        A whole layout has one, the vector as given (cosine normalises it).
+        Parts get the slices of the unit-length query, so a part's dot product
+        is that part's share of the whole cosine.
+        """
+        if not self.split:
+            return [(DENSE, list(vector))]
+        arr = _unit(np.asarray(vector, dtype=np.float32))
+        out = [(name, arr[a:b].tolist()) for name, (a, b) in zip(self.names(), self._bounds()) if arr[a:b].any()]
+        return out or [(self.names()[0], arr[: self.sizes[0]].tolist())]
+
+    def rescore(self, query: Sequence[float], candidates: Mapping[str, np.ndarray], limit: int) -> list[tuple[str, float]]:
+        """Candidates (id -> whole stored vector) by exact cosine to `query`, best first."""
+        q = _unit(np.asarray(query, dtype=np.float32))
+        scored = [(pid, float(_unit(v) @ q)) for pid, v in candidates.items()]
+        scored.sort(key=lambda kv: (-kv[1], kv[0]))
+        return scored[:limit]
+
+
+def _unit(arr: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(arr))
+    return arr / norm if norm > 0 else arr
