@@ -72,15 +72,20 @@ def point_id(raw: str) -> str:
         raise InvalidRequest(f"point id {raw!r} is not a UUID") from None
 
 
-def dense_list(vector: np.ndarray, dim: int | None) -> list[float]:
-    """A finite 1-d vector of the collection's dimension, as a list for the client."""
+def dense_array(vector: np.ndarray | Sequence[float], dim: int | None) -> np.ndarray:
+    """A finite 1-d float32 vector of the collection's dimension."""
     arr = np.asarray(vector, dtype=np.float32)
     if arr.ndim != 1 or (dim is not None and arr.shape[0] != dim):
         raise InvalidRequest(f"dense vector has shape {arr.shape}, collection wants ({dim},)")
     # Qdrant stores NaN without complaint and then ranks garbage; refuse it here.
     if not np.isfinite(arr).all():
         raise InvalidRequest("dense vector contains NaN or infinity")
-    return arr.tolist()
+    return arr
+
+
+def dense_list(vector: np.ndarray | Sequence[float], dim: int | None) -> list[float]:
+    """`dense_array`, as a list for the client."""
+    return dense_array(vector, dim).tolist()
 
 
 def sparse_lists(vector: SparseVector) -> tuple[list[int], list[float]]:

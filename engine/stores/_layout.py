@@ -83,6 +83,7 @@ class DenseLayout:
     def names(self) -> list[str]:
         return [f"{PART_PREFIX}{i}" for i in range(len(self.sizes))] if self.split else [DENSE]
 
+    @property
     def _bounds(self) -> list[tuple[int, int]]:
         edges = np.cumsum((0, *self.sizes))
         return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
@@ -92,23 +93,24 @@ class DenseLayout:
         if not self.split:
             return {DENSE: list(vector)}
         arr = _unit(np.asarray(vector, dtype=np.float32))
-        return {name: arr[a:b].tolist() for name, (a, b) in zip(self.names(), self._bounds())}
+        return {name: arr[a:b].tolist() for name, (a, b) in zip(self.names(), self._bounds)}
 
     def join(self, vectors: Mapping[str, Sequence[float]]) -> np.ndarray:
         """A stored point's whole dense vector from its named vectors."""
         return np.concatenate([np.asarray(vectors[name], dtype=np.float32) for name in self.names()])
 
-    def query_parts(self, vector: Sequence[float]) -> list[tuple[str, list[float]]]:
-        """(vector name, query) for each part a checked query vector touches.
+    def query_parts(self, vector: np.ndarray) -> list[tuple[str, list[float]]]:
+        """(vector name, query) for each part a checked query vector (`dense_array`) touches.
 
         A whole layout has one, the vector as given (cosine normalises it).
         Parts get the slices of the unit-length query, so a part's dot product
-        is that part's share of the whole cosine.
+        is that part's share of the whole cosine. Only the touched slices are
+        converted to lists (a query is on the hot path).
         """
         if not self.split:
-            return [(DENSE, list(vector))]
-        arr = _unit(np.asarray(vector, dtype=np.float32))
-        out = [(name, arr[a:b].tolist()) for name, (a, b) in zip(self.names(), self._bounds()) if arr[a:b].any()]
+            return [(DENSE, vector.tolist())]
+        arr = _unit(vector)
+        out = [(name, arr[a:b].tolist()) for name, (a, b) in zip(self.names(), self._bounds) if arr[a:b].any()]
         return out or [(self.names()[0], arr[: self.sizes[0]].tolist())]
 
     def rescore(self, query: Sequence[float], candidates: Mapping[str, np.ndarray], limit: int) -> list[tuple[str, float]]:

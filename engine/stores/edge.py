@@ -31,6 +31,7 @@ from zhiku.engine.stores._convert import (
     check_dim,
     check_limit,
     check_name,
+    dense_array,
     dense_list,
     manifest_json,
     parse_manifest,
@@ -238,7 +239,7 @@ class EdgeStore:
         with_payload: bool = True,
     ) -> list[ScoredPoint]:
         held = self._get(name)
-        checked = dense_list(vector, held.dim)
+        checked = dense_array(vector, held.dim)
         ef = self.settings.hnsw_ef
         params = qe.SearchParams(hnsw_ef=ef) if ef else None
         layout = held.layout or DenseLayout((len(checked),))

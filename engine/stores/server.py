@@ -31,6 +31,7 @@ from zhiku.engine.stores._convert import (
     check_dim,
     check_limit,
     check_name,
+    dense_array,
     dense_list,
     manifest_json,
     parse_manifest,
@@ -240,7 +241,7 @@ class ServerStore:
         with_payload: bool = True,
     ) -> list[ScoredPoint]:
         layout = self._layout(name)
-        checked = dense_list(vector, layout.dim)
+        checked = dense_array(vector, layout.dim)
         parts = layout.query_parts(checked)
         if len(parts) == 1:
             using, query = parts[0]
@@ -284,7 +285,7 @@ class ServerStore:
         it cannot do convex fusion of normalised raw scores.
         """
         layout = self._layout(name)
-        parts = layout.query_parts(dense_list(dense, layout.dim))
+        parts = layout.query_parts(dense_array(dense, layout.dim))
         if len(parts) > 1:  # no single request can score several parts
             return (self.query_dense(name, dense, limit, conditions, with_payload),
                     self.query_sparse(name, sparse, limit, conditions, with_payload) if sparse is not None else [])
