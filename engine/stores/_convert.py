@@ -83,11 +83,6 @@ def dense_array(vector: np.ndarray | Sequence[float], dim: int | None) -> np.nda
     return arr
 
 
-def dense_list(vector: np.ndarray | Sequence[float], dim: int | None) -> list[float]:
-    """`dense_array`, as a list for the client."""
-    return dense_array(vector, dim).tolist()
-
-
 def sparse_lists(vector: SparseVector) -> tuple[list[int], list[float]]:
     """Checked (indices, values) of a sparse vector: same length, unique ids, finite."""
     indices = [int(i) for i in vector.indices]

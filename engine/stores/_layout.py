@@ -24,18 +24,25 @@ work as they did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from zhiku.engine.errors import ConfigError, InvalidRequest
 from zhiku.engine.stores.base import DENSE
+from zhiku.engine.types import ScoredPoint
 
 PART_PREFIX = f"{DENSE}."
 # A multi-part query searches each part this many times deeper than its limit,
 # so the union holds the whole vector's best candidates.
 MULTI_PART_DEPTH = 4
+
+# search(vector name, part query, depth) -> candidate ids, best first.
+PartSearch = Callable[[str, list[float], int], Iterable[str]]
+# read(ids) -> stored records with `.id`, `.vector` (named vectors) and `.payload`.
+ReadVectors = Callable[[list[str]], Iterable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,16 @@ class DenseLayout:
     """The sizes of a collection's dense parts; one size means the whole vector as `dense`."""
 
     sizes: tuple[int, ...]
+    # Derived once: every query and write uses them.
+    _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _bounds: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        split = len(self.sizes) > 1
+        names = tuple(f"{PART_PREFIX}{i}" for i in range(len(self.sizes))) if split else (DENSE,)
+        edges = (0, *accumulate(self.sizes))
+        object.__setattr__(self, "_names", names)
+        object.__setattr__(self, "_bounds", tuple(zip(edges[:-1], edges[1:])))
 
     @classmethod
     def of(cls, dim: int, parts: Sequence[int] = ()) -> "DenseLayout":
@@ -80,24 +97,19 @@ class DenseLayout:
         """The part sizes, () for a whole vector (as CollectionSpec and embedders say it)."""
         return self.sizes if self.split else ()
 
-    def names(self) -> list[str]:
-        return [f"{PART_PREFIX}{i}" for i in range(len(self.sizes))] if self.split else [DENSE]
+    def names(self) -> tuple[str, ...]:
+        return self._names
 
-    @property
-    def _bounds(self) -> list[tuple[int, int]]:
-        edges = np.cumsum((0, *self.sizes))
-        return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-
-    def store(self, vector: Sequence[float]) -> dict[str, list[float]]:
-        """The named vectors to store for a checked dense vector."""
+    def store(self, vector: np.ndarray) -> dict[str, list[float]]:
+        """The named vectors to store for a checked dense vector (`dense_array`)."""
         if not self.split:
-            return {DENSE: list(vector)}
-        arr = _unit(np.asarray(vector, dtype=np.float32))
-        return {name: arr[a:b].tolist() for name, (a, b) in zip(self.names(), self._bounds)}
+            return {DENSE: vector.tolist()}
+        arr = _unit(vector)
+        return {name: arr[a:b].tolist() for name, (a, b) in zip(self._names, self._bounds)}
 
     def join(self, vectors: Mapping[str, Sequence[float]]) -> np.ndarray:
         """A stored point's whole dense vector from its named vectors."""
-        return np.concatenate([np.asarray(vectors[name], dtype=np.float32) for name in self.names()])
+        return np.concatenate([np.asarray(vectors[name], dtype=np.float32) for name in self._names])
 
     def query_parts(self, vector: np.ndarray) -> list[tuple[str, list[float]]]:
         """(vector name, query) for each part a checked query vector (`dense_array`) touches.
@@ -110,8 +122,21 @@ class DenseLayout:
         if not self.split:
             return [(DENSE, vector.tolist())]
         arr = _unit(vector)
-        out = [(name, arr[a:b].tolist()) for name, (a, b) in zip(self.names(), self._bounds) if arr[a:b].any()]
-        return out or [(self.names()[0], arr[: self.sizes[0]].tolist())]
+        out = [(name, arr[a:b].tolist()) for name, (a, b) in zip(self._names, self._bounds) if arr[a:b].any()]
+        return out or [(self._names[0], arr[: self.sizes[0]].tolist())]
+
+    def search_parts(
+        self, query: np.ndarray, parts: Sequence[tuple[str, list[float]]], limit: int,
+        search: PartSearch, read: ReadVectors, with_payload: bool,
+    ) -> list[ScoredPoint]:
+        """A query touching several parts: each part searched `MULTI_PART_DEPTH` times
+        deeper than `limit`, the union scored by exact cosine on the whole vector."""
+        depth = limit * MULTI_PART_DEPTH
+        ids = {pid for name, part in parts for pid in search(name, part, depth)}
+        stored = {str(r.id): r for r in read(sorted(ids))}
+        ranked = self.rescore(query, {pid: self.join(r.vector) for pid, r in stored.items()}, limit)
+        return [ScoredPoint(pid, score, dict(stored[pid].payload or {}) if with_payload else {})
+                for pid, score in ranked]
 
     def rescore(self, query: Sequence[float], candidates: Mapping[str, np.ndarray], limit: int) -> list[tuple[str, float]]:
         """Candidates (id -> whole stored vector) by exact cosine to `query`, best first."""

@@ -32,7 +32,6 @@ from zhiku.engine.stores._convert import (
     check_limit,
     check_name,
     dense_array,
-    dense_list,
     manifest_json,
     parse_manifest,
     point_id,
@@ -41,7 +40,7 @@ from zhiku.engine.stores._convert import (
     sparse_lists,
     to_filter,
 )
-from zhiku.engine.stores._layout import MULTI_PART_DEPTH, DenseLayout
+from zhiku.engine.stores._layout import DenseLayout
 from zhiku.engine.stores.base import INDEXED_FIELDS, SPARSE, CollectionSpec
 from zhiku.engine.types import Point, ScoredPoint, SparseVector
 
@@ -248,14 +247,14 @@ class EdgeStore:
             using, query = parts[0]
             return self._query(held, qe.Query.Nearest(query, using=using), limit, conditions, params, with_payload)
         # Several parts: each part's best, scored on the whole vector (engine/stores/_layout.py).
-        depth = check_limit(limit) * MULTI_PART_DEPTH
-        ids = {p.id for using, query in parts
-               for p in self._query(held, qe.Query.Nearest(query, using=using), depth, conditions, params, False)}
-        records = held.shard.retrieve([point_id(i) for i in ids], with_payload, True)
-        stored = {str(r.id): r for r in records}
-        ranked = layout.rescore(checked, {pid: layout.join(r.vector) for pid, r in stored.items()}, limit)
-        return [ScoredPoint(pid, score, dict(stored[pid].payload or {}) if with_payload else {})
-                for pid, score in ranked]
+        return layout.search_parts(
+            checked, parts, check_limit(limit),
+            lambda using, query, depth: [
+                p.id for p in self._query(held, qe.Query.Nearest(query, using=using), depth, conditions, params, False)
+            ],
+            lambda ids: held.shard.retrieve([point_id(i) for i in ids], with_payload, True),
+            with_payload,
+        )
 
     def query_sparse(
         self, name: str, vector: SparseVector, limit: int, conditions: Sequence[Condition] = (),
@@ -406,7 +405,7 @@ class EdgeStore:
 
 def _to_edge_point(point: Point, layout: DenseLayout | None) -> qe.Point:
     indices, values = sparse_lists(point.sparse)
-    checked = dense_list(point.dense, layout.dim if layout else None)
+    checked = dense_array(point.dense, layout.dim if layout else None)
     vectors: dict[str, Any] = dict((layout or DenseLayout((len(checked),))).store(checked))
     vectors[SPARSE] = qe.SparseVector(indices, values)
     return qe.Point(point_id(point.id), vectors, dict(point.payload))

@@ -32,7 +32,6 @@ from zhiku.engine.stores._convert import (
     check_limit,
     check_name,
     dense_array,
-    dense_list,
     manifest_json,
     parse_manifest,
     point_id,
@@ -41,7 +40,7 @@ from zhiku.engine.stores._convert import (
     sparse_lists,
     to_filter,
 )
-from zhiku.engine.stores._layout import MULTI_PART_DEPTH, DenseLayout
+from zhiku.engine.stores._layout import DenseLayout
 from zhiku.engine.stores.base import INDEXED_FIELDS, SPARSE, CollectionSpec
 from zhiku.engine.stores.retry import RetryingClient, RetryPolicy
 from zhiku.engine.types import Point, ScoredPoint, SparseVector
@@ -246,17 +245,20 @@ class ServerStore:
         if len(parts) == 1:
             using, query = parts[0]
             return self._query(name, query, using, limit, conditions, self._dense_params(), with_payload)
+
         # Several parts: each part's best, scored on the whole vector (engine/stores/_layout.py).
-        depth = check_limit(limit) * MULTI_PART_DEPTH
-        ids = {p.id for using, query in parts
-               for p in self._query(name, query, using, depth, conditions, self._dense_params(), False)}
-        with _translated(name):
-            records = self.client.retrieve(name, [point_id(i) for i in ids], with_payload=with_payload,
-                                           with_vectors=True)
-        stored = {str(r.id): r for r in records}
-        ranked = layout.rescore(checked, {pid: layout.join(r.vector) for pid, r in stored.items()}, limit)  # type: ignore[arg-type]
-        return [ScoredPoint(pid, score, dict(stored[pid].payload or {}) if with_payload else {})
-                for pid, score in ranked]
+        def read(ids: list[str]) -> list[Any]:
+            with _translated(name):
+                return self.client.retrieve(name, [point_id(i) for i in ids], with_payload=with_payload,
+                                            with_vectors=True)
+
+        return layout.search_parts(
+            checked, parts, check_limit(limit),
+            lambda using, query, depth: [
+                p.id for p in self._query(name, query, using, depth, conditions, self._dense_params(), False)
+            ],
+            read, with_payload,
+        )
 
     def query_sparse(
         self, name: str, vector: SparseVector, limit: int, conditions: Sequence[Condition] = (),
@@ -458,6 +460,6 @@ def _scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
 
 def _to_struct(point: Point, layout: DenseLayout) -> models.PointStruct:
     indices, values = sparse_lists(point.sparse)
-    vectors: dict[str, Any] = dict(layout.store(dense_list(point.dense, layout.dim)))
+    vectors: dict[str, Any] = dict(layout.store(dense_array(point.dense, layout.dim)))
     vectors[SPARSE] = models.SparseVector(indices=indices, values=values)
     return models.PointStruct(id=point_id(point.id), vector=vectors, payload=dict(point.payload))
