@@ -348,7 +348,6 @@ class StoreConformance:
         after = filled.query_dense(C, unit(2, 0.2), 6)
         assert [(h.id, round(h.score, 5)) for h in after] == [(h.id, round(h.score, 5)) for h in before]
 
-
     # -- a dense vector stored in parts (engine/stores/_layout.py) ------------
 
     def _parts_pair(self, store: VectorStore) -> list[np.ndarray]:
